@@ -9,7 +9,6 @@ step, so both feature types have the same number of frames for a clip.
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Sequence
 
@@ -176,7 +175,7 @@ def mfcc_from_samples(
     hop_length, fft_length = _frame_sizes(sample_rate, step, window, max_freq, filename)
     if len(samples) < fft_length:
         raise AudioError(f"{filename}: audio is shorter than one {window} ms analysis window")
-    n_frames = (len(samples) - fft_length) // hop_length + 1
+    n_frames = num_feature_frames(len(samples), sample_rate, step, window)
     nfft = 1 << (fft_length - 1).bit_length()  # a power of two >= the window: no frame is truncated
     feats = mfcc(
         samples,
@@ -219,9 +218,19 @@ def int_sequence_to_text(int_sequence: Sequence[int]) -> str:
     return "".join(index_map[int(c)] for c in int_sequence if int(c) != BLANK_INDEX)
 
 
-def frames_for_duration(duration_s: float, step: int = STEP_MS, window: int = WINDOW_MS) -> int:
-    """Feature frames for a clip of `duration_s` seconds (exact for rates with whole-sample hops)."""
-    return max(0, math.floor((duration_s * 1000 - window) / step) + 1)
+def num_feature_frames(n_samples: int, sample_rate: int, step: int = STEP_MS, window: int = WINDOW_MS) -> int:
+    """Feature frames (spectrogram or MFCC) for `n_samples` samples at `sample_rate` Hz."""
+    hop_length, fft_length = int(0.001 * step * sample_rate), int(0.001 * window * sample_rate)
+    return 0 if n_samples < fft_length else (n_samples - fft_length) // hop_length + 1
+
+
+def audio_feature_frames(filename: str, step: int = STEP_MS, window: int = WINDOW_MS) -> int:
+    """Feature frames of an audio file, from its header alone (no decoding)."""
+    try:
+        info = soundfile.info(filename)
+    except Exception as exc:
+        raise AudioError(f"{filename}: cannot decode audio ({exc})") from exc
+    return num_feature_frames(info.frames, info.samplerate, step, window)
 
 
 _SPELLED = {"\u2019": "'", "\u2018": "'", "`": "'", "-": " ", "\u2014": " ", "\u2013": " "}

@@ -1,0 +1,356 @@
+"""Corpus files to normalised minibatches for CTC training, plus the notebook's plotting helpers.
+
+An ``AudioGenerator`` reads JSON-lines corpus files (``{"key", "duration", "text"}`` per line),
+turns audio into spectrogram (161-dim) or MFCC (13-dim) features, normalises them with the mean and
+standard deviation of a seeded sample of training clips, and yields minibatches::
+
+    inputs = {"the_input":    float32 (batch, max_frames, feat_dim), zero-padded,
+              "the_labels":   int32   (batch, max_label_len), padded with the blank (28),
+              "input_length": int32   (batch, 1) feature frames of each clip,
+              "label_length": int32   (batch, 1) characters of each transcript}
+    outputs = {"ctc": float32 (batch,) zeros}   # the CTC loss is computed inside the model
+
+Bugs of the original fixed here: ``desc_file=`` in the constructor loads training data; the test
+partition uses its own cursor; shuffles are seeded; every epoch sees every utterance (the last
+minibatch may be smaller); ``sort_by_duration`` holds for every epoch, not only the first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+from char_map import BLANK_INDEX
+from utils import (
+    MAX_DURATION_S,
+    MAX_FREQ,
+    MFCC_DIM,
+    STEP_MS,
+    WINDOW_MS,
+    calc_feat_dim,
+    load_audio,
+    mfcc_from_samples,
+    normalize_transcript,
+    spectrogram_from_samples,
+    text_to_int_sequence,
+)
+
+RNG_SEED: int = 123
+PARTITIONS: tuple[str, ...] = ("train", "valid", "test")
+
+
+class CorpusError(ValueError):
+    """A corpus file that cannot be used; the message names the file and line."""
+
+
+@dataclass
+class Partition:
+    """The utterances of one partition, in the order batches are drawn."""
+
+    audio_paths: list[str] = field(default_factory=list)
+    durations: list[float] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    cursor: int = 0  # next batch within the current epoch
+    epoch: int = 0
+    order: list[int] = field(default_factory=list)  # utterance indices for the current epoch
+
+
+def read_corpus(desc_file: str, max_duration: float = float("inf")) -> tuple[list[str], list[float], list[str], int]:
+    """Parse a JSON-lines corpus file.
+
+    Returns (audio_paths, durations, texts, n_too_long); utterances longer than `max_duration` seconds
+    are left out and counted. Relative audio paths are taken relative to the current folder, as the
+    original did. Raises CorpusError naming the file and line for invalid JSON, a missing key, a
+    non-numeric duration, text that cannot be mapped onto the character map, or a missing audio file.
+    """
+    if not os.path.exists(desc_file):
+        raise CorpusError(f"{desc_file}: corpus file not found")
+    paths, durations, texts, too_long = [], [], [], 0
+    with open(desc_file, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{desc_file}:{lineno}"
+            try:
+                spec = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise CorpusError(f"{where}: not valid JSON ({exc.msg})") from None
+            if not isinstance(spec, dict):
+                raise CorpusError(f"{where}: expected a JSON object")
+            missing = [k for k in ("key", "duration", "text") if k not in spec]
+            if missing:
+                raise CorpusError(f"{where}: missing key(s) {', '.join(missing)}")
+            try:
+                duration = float(spec["duration"])
+            except (TypeError, ValueError):
+                raise CorpusError(f"{where}: duration {spec['duration']!r} is not a number") from None
+            if duration > max_duration:
+                too_long += 1
+                continue
+            try:
+                text = normalize_transcript(str(spec["text"]))
+            except ValueError as exc:
+                raise CorpusError(f"{where}: {exc}") from None
+            if not text:
+                raise CorpusError(f"{where}: empty transcript")
+            key = str(spec["key"])
+            if not os.path.exists(key):
+                raise CorpusError(f"{where}: audio file {key} not found")
+            paths.append(key)
+            durations.append(duration)
+            texts.append(text)
+    return paths, durations, texts, too_long
+
+
+class AudioGenerator:
+    """Minibatches of normalised features and integer labels from corpus files.
+
+    Args (as in the seed): step and window in ms, max_freq in Hz, mfcc_dim coefficients,
+    minibatch_size utterances, desc_file a training corpus to load at once, spectrogram chooses
+    spectrogram (True) or MFCC (False) features, max_duration in seconds, sort_by_duration draws
+    training batches shortest first every epoch instead of shuffling.
+    """
+
+    def __init__(
+        self,
+        step: int = STEP_MS,
+        window: int = WINDOW_MS,
+        max_freq: int = MAX_FREQ,
+        mfcc_dim: int = MFCC_DIM,
+        minibatch_size: int = 20,
+        desc_file: str | None = None,
+        spectrogram: bool = True,
+        max_duration: float = MAX_DURATION_S,
+        sort_by_duration: bool = False,
+        seed: int = RNG_SEED,
+    ) -> None:
+        if minibatch_size < 1:
+            raise ValueError("minibatch_size must be at least 1")
+        self.step, self.window, self.max_freq = step, window, max_freq
+        self.mfcc_dim = mfcc_dim
+        self.feat_dim = calc_feat_dim(window, max_freq)
+        self.spectrogram = spectrogram
+        self.input_dim = self.feat_dim if spectrogram else mfcc_dim
+        self.feats_mean = np.zeros((self.input_dim,), dtype=np.float32)
+        self.feats_std = np.ones((self.input_dim,), dtype=np.float32)
+        self.minibatch_size = minibatch_size
+        self.max_duration = max_duration
+        self.sort_by_duration = sort_by_duration
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.partitions: dict[str, Partition] = {p: Partition() for p in PARTITIONS}
+        if desc_file is not None:
+            self.load_train_data(desc_file)
+
+    # --- seed-compatible attribute names --------------------------------------------------------
+    train_audio_paths = property(lambda self: self.partitions["train"].audio_paths)
+    train_durations = property(lambda self: self.partitions["train"].durations)
+    train_texts = property(lambda self: self.partitions["train"].texts)
+    valid_audio_paths = property(lambda self: self.partitions["valid"].audio_paths)
+    valid_durations = property(lambda self: self.partitions["valid"].durations)
+    valid_texts = property(lambda self: self.partitions["valid"].texts)
+    test_audio_paths = property(lambda self: self.partitions["test"].audio_paths)
+    test_durations = property(lambda self: self.partitions["test"].durations)
+    test_texts = property(lambda self: self.partitions["test"].texts)
+
+    # --- loading -------------------------------------------------------------------------------
+    def load_metadata_from_desc_file(self, desc_file: str, partition: str) -> None:
+        """Read a corpus file into `partition` ('train', 'valid' or 'test')."""
+        if partition not in PARTITIONS:
+            raise ValueError(f"partition must be one of {PARTITIONS}, not {partition!r}")
+        paths, durations, texts, too_long = read_corpus(desc_file, self.max_duration)
+        if not paths:
+            why = f" ({too_long} longer than max_duration={self.max_duration:g} s)" if too_long else ""
+            raise CorpusError(f"{desc_file}: no usable utterances{why}")
+        self.partitions[partition] = Partition(paths, durations, texts)
+        self._start_epoch(partition, 0)
+
+    def load_train_data(self, desc_file: str = "train_corpus.json") -> None:
+        """Load the training corpus and fit the feature normalisation on it."""
+        self.load_metadata_from_desc_file(desc_file, "train")
+        self.fit_train()
+
+    def load_validation_data(self, desc_file: str = "valid_corpus.json") -> None:
+        self.load_metadata_from_desc_file(desc_file, "valid")
+
+    def load_test_data(self, desc_file: str = "test_corpus.json") -> None:
+        self.load_metadata_from_desc_file(desc_file, "test")
+
+    # --- features -------------------------------------------------------------------------------
+    def featurize(self, audio_clip: str) -> np.ndarray:
+        """Un-normalised features of one audio file, shape (frames, input_dim)."""
+        samples, sample_rate = load_audio(audio_clip)
+        if self.spectrogram:
+            return spectrogram_from_samples(
+                samples, sample_rate, self.step, self.window, self.max_freq, filename=audio_clip
+            )
+        return mfcc_from_samples(
+            samples, sample_rate, self.mfcc_dim, self.step, self.window, self.max_freq, filename=audio_clip
+        )
+
+    def fit_train(self, k_samples: int = 100) -> None:
+        """Feature mean and std over `k_samples` training clips drawn with a seeded generator."""
+        paths = self.partitions["train"].audio_paths
+        if not paths:
+            raise CorpusError("fit_train needs training data: call load_train_data first")
+        sample = random.Random(self.seed).sample(paths, min(k_samples, len(paths)))
+        feats = np.vstack([self.featurize(p) for p in sample])
+        self.feats_mean = feats.mean(axis=0).astype(np.float32)
+        self.feats_std = feats.std(axis=0).astype(np.float32)
+
+    def normalize(self, feature: np.ndarray, eps: float = 1e-14) -> np.ndarray:
+        """Centre and scale features with the training statistics."""
+        return ((feature - self.feats_mean) / (self.feats_std + eps)).astype(np.float32)
+
+    # --- batches --------------------------------------------------------------------------------
+    def steps_per_epoch(self, partition: str) -> int:
+        """Minibatches in one pass over `partition` (the last one may be smaller)."""
+        n = len(self.partitions[partition].audio_paths)
+        return -(-n // self.minibatch_size)
+
+    def epoch_order(self, partition: str, epoch: int) -> list[int]:
+        """Utterance indices of `partition` in the order epoch `epoch` draws them.
+
+        Training data is shuffled with a generator seeded by (seed, epoch), or sorted by duration
+        when sort_by_duration is set; validation and test data keep corpus order.
+        """
+        part = self.partitions[partition]
+        order = list(range(len(part.audio_paths)))
+        if partition == "train":
+            if self.sort_by_duration:
+                order.sort(key=lambda i: part.durations[i])
+            else:
+                random.Random(f"{self.seed}:{epoch}").shuffle(order)
+        return order
+
+    def _start_epoch(self, partition: str, epoch: int) -> None:
+        part = self.partitions[partition]
+        part.order, part.cursor, part.epoch = self.epoch_order(partition, epoch), 0, epoch
+
+    def drop(self, partition: str, indices: list[int]) -> None:
+        """Remove the given utterances from `partition` (e.g. ones CTC cannot fit) and restart it."""
+        part = self.partitions[partition]
+        gone = set(indices)
+        keep = [i for i in range(len(part.audio_paths)) if i not in gone]
+        if not keep:
+            raise CorpusError(f"no {partition} utterances left after leaving out {len(gone)}")
+        self.partitions[partition] = Partition(
+            [part.audio_paths[i] for i in keep], [part.durations[i] for i in keep], [part.texts[i] for i in keep]
+        )
+        self._start_epoch(partition, 0)
+
+    def batch_from_indices(self, partition: str, indices: list[int]) -> tuple[dict, dict]:
+        """The minibatch of the given utterances of `partition` (see the module docstring)."""
+        part = self.partitions[partition]
+        features = [self.normalize(self.featurize(part.audio_paths[i])) for i in indices]
+        labels = [text_to_int_sequence(part.texts[i]) for i in indices]
+        batch = len(indices)
+        max_frames = max(f.shape[0] for f in features)
+        max_label = max(len(l) for l in labels)
+        x = np.zeros((batch, max_frames, self.input_dim), dtype=np.float32)
+        y = np.full((batch, max_label), BLANK_INDEX, dtype=np.int32)
+        input_length = np.zeros((batch, 1), dtype=np.int32)
+        label_length = np.zeros((batch, 1), dtype=np.int32)
+        for i, (feat, lab) in enumerate(zip(features, labels)):
+            x[i, : feat.shape[0]] = feat
+            y[i, : len(lab)] = lab
+            input_length[i] = feat.shape[0]
+            label_length[i] = len(lab)
+        inputs = {"the_input": x, "the_labels": y, "input_length": input_length, "label_length": label_length}
+        return inputs, {"ctc": np.zeros((batch,), dtype=np.float32)}
+
+    def get_batch(self, partition: str) -> tuple[dict, dict]:
+        """The next minibatch of `partition`; after the last one a new epoch starts (reshuffled)."""
+        if partition not in PARTITIONS:
+            raise ValueError(f"partition must be one of {PARTITIONS}, not {partition!r}")
+        part = self.partitions[partition]
+        if not part.audio_paths:
+            raise CorpusError(f"no {partition} data loaded")
+        if part.cursor >= len(part.order):
+            self._start_epoch(partition, part.epoch + 1)
+        indices = part.order[part.cursor : part.cursor + self.minibatch_size]
+        part.cursor += len(indices)
+        return self.batch_from_indices(partition, indices)
+
+    def _forever(self, partition: str) -> Iterator[tuple[dict, dict]]:
+        while True:
+            yield self.get_batch(partition)
+
+    def next_train(self) -> Iterator[tuple[dict, dict]]:
+        """Endless training minibatches, a new seeded order each epoch."""
+        return self._forever("train")
+
+    def next_valid(self) -> Iterator[tuple[dict, dict]]:
+        """Endless validation minibatches, in corpus order."""
+        return self._forever("valid")
+
+    def next_test(self) -> Iterator[tuple[dict, dict]]:
+        """Endless test minibatches, in corpus order."""
+        return self._forever("test")
+
+
+# --- plotting helpers for the notebook ------------------------------------------------------------
+def vis_train_features(index: int = 0, desc_file: str = "train_corpus.json"):
+    """Features of one training example for the notebook's plots.
+
+    Returns (vis_text, vis_raw_audio, vis_mfcc_feature, vis_spectrogram_feature, vis_audio_path):
+    the transcript, the raw samples (float32, mono, at the file's rate), normalised MFCCs
+    (frames, 13), normalised spectrogram (frames, 161) and the file's path.
+    """
+    audio_gen = AudioGenerator(spectrogram=True)
+    audio_gen.load_train_data(desc_file)
+    vis_audio_path = audio_gen.train_audio_paths[index]
+    vis_spectrogram_feature = audio_gen.normalize(audio_gen.featurize(vis_audio_path))
+    mfcc_gen = AudioGenerator(spectrogram=False)
+    mfcc_gen.load_train_data(desc_file)
+    vis_mfcc_feature = mfcc_gen.normalize(mfcc_gen.featurize(vis_audio_path))
+    vis_text = audio_gen.train_texts[index]
+    vis_raw_audio, _ = load_audio(vis_audio_path)
+    print(f"There are {len(audio_gen.train_audio_paths)} total training examples.")
+    return vis_text, vis_raw_audio, vis_mfcc_feature, vis_spectrogram_feature, vis_audio_path
+
+
+def plot_raw_audio(vis_raw_audio: np.ndarray):
+    """Waveform plot; returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(12, 3))
+    ax = fig.add_subplot(111)
+    ax.plot(np.arange(1, len(vis_raw_audio) + 1), vis_raw_audio)
+    ax.set_title("Audio Signal")
+    ax.set_xlabel("Time (samples)")
+    ax.set_ylabel("Amplitude")
+    plt.show()
+    return fig
+
+
+def _plot_feature(feature: np.ndarray, title: str, ylabel: str, figsize: tuple[int, int]):
+    import matplotlib.pyplot as plt
+    from mpl_toolkits.axes_grid1 import make_axes_locatable
+
+    fig = plt.figure(figsize=figsize)
+    ax = fig.add_subplot(111)
+    im = ax.imshow(feature.T, cmap=plt.cm.jet, aspect="auto", origin="lower")
+    plt.title(title)
+    plt.ylabel(ylabel)
+    plt.xlabel("Time (frames)")
+    divider = make_axes_locatable(ax)
+    cax = divider.append_axes("right", size="5%", pad=0.05)
+    plt.colorbar(im, cax=cax)
+    plt.show()
+    return fig
+
+
+def plot_mfcc_feature(vis_mfcc_feature: np.ndarray):
+    """Heat map of normalised MFCCs (frames, coefficients); returns the figure."""
+    return _plot_feature(vis_mfcc_feature, "Normalized MFCC", "MFCC Coefficient", (12, 5))
+
+
+def plot_spectrogram_feature(vis_spectrogram_feature: np.ndarray):
+    """Heat map of a normalised spectrogram (frames, 161 bins of 50 Hz); returns the figure."""
+    return _plot_feature(vis_spectrogram_feature, "Normalized Spectrogram", "Frequency (50 Hz bins)", (12, 5))

@@ -1,0 +1,405 @@
+"""CTC loss and the training loop the notebook calls: ``train_model(model, 'model_0.pickle', 'model_0.h5')``.
+
+A run writes, all inside ``results/`` and each file atomically (temporary file + rename):
+
+- ``<pickle_path>``: ``{'loss': [...], 'val_loss': [...]}``, one value per finished epoch;
+- ``<save_model_path>``: the acoustic model's weights after the last finished epoch, in the HDF5
+  layout that ``model.load_weights('results/<save_model_path>')`` reads on a freshly built model;
+- ``<save_model_path minus extension>.json``: how the model was built (builder and arguments),
+  the feature settings and normalisation statistics, and how far training got, so evaluation and
+  transcription need only the saved files;
+- ``<save_model_path>.resume.npz`` while a run is unfinished: weights, optimizer state and history
+  after the last finished epoch.
+
+Resuming: calling ``train_model`` again with the same paths, model and data continues from the last
+finished epoch (the interrupted epoch is redone from its start; epoch ``e`` always shuffles the same
+way, so the result matches an uninterrupted run). A finished run is not trained again: its weights
+are loaded and its history returned. ``resume=False`` always starts from scratch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import pickle
+import sys
+from typing import Callable
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras
+import numpy as np
+
+from char_map import BLANK_INDEX
+from data_generator import AudioGenerator
+from utils import MFCC_DIM, audio_feature_frames, write_atomic
+
+RESULTS_DIR: str = "results"
+LOG_EPSILON: float = 1e-7  # added to softmax outputs before the log, as Keras 2's ctc_batch_cost did
+
+
+def ctc_loss(labels, y_pred, output_length, label_length):
+    """Per-utterance CTC loss (negative log-likelihood), shape (batch,).
+
+    labels: int (batch, max_label_len) padded with the blank; y_pred: softmax probabilities
+    (batch, frames, 29); output_length, label_length: (batch,) or (batch, 1). keras.ops.ctc_loss wants
+    log-probabilities and the blank's index, so the softmax output goes through a log first.
+    """
+    ops = keras.ops
+    output_length = ops.reshape(ops.cast(output_length, "int32"), (-1,))
+    label_length = ops.reshape(ops.cast(label_length, "int32"), (-1,))
+    frames = ops.shape(y_pred)[1]
+    output_length = ops.clip(output_length, 0, frames)
+    log_probs = ops.log(ops.cast(y_pred, "float32") + LOG_EPSILON)
+    return ops.ctc_loss(ops.cast(labels, "int32"), log_probs, label_length, output_length, mask_index=BLANK_INDEX)
+
+
+class CTCLossLayer(keras.layers.Layer):
+    """Computes the per-utterance CTC loss inside the model, from input frame counts."""
+
+    def __init__(self, output_length: Callable, **kwargs):
+        super().__init__(**kwargs)
+        self.output_length = output_length
+
+    def call(self, y_pred, labels, input_length, label_length):
+        loss = ctc_loss(labels, y_pred, self.output_length(input_length), label_length)
+        return keras.ops.expand_dims(loss, -1)
+
+    def compute_output_shape(self, *args, **kwargs):
+        return (None, 1)
+
+
+def add_ctc_loss(input_to_softmax: keras.Model) -> keras.Model:
+    """Wrap an acoustic model into a model whose output is its CTC loss.
+
+    Inputs: the_input (batch, frames, dim), the_labels (batch, max_label_len), input_length and
+    label_length (batch, 1); output 'ctc' (batch, 1). Trained with the loss ``y_pred`` itself.
+    """
+    the_labels = keras.Input(name="the_labels", shape=(None,), dtype="int32")
+    input_lengths = keras.Input(name="input_length", shape=(1,), dtype="int32")
+    label_lengths = keras.Input(name="label_length", shape=(1,), dtype="int32")
+    loss_out = CTCLossLayer(input_to_softmax.output_length, name="ctc")(
+        input_to_softmax.output, the_labels, input_lengths, label_lengths
+    )
+    return keras.Model(
+        inputs=[input_to_softmax.input, the_labels, input_lengths, label_lengths], outputs=loss_out
+    )
+
+
+def _identity_loss(y_true, y_pred):
+    return y_pred
+
+
+def default_optimizer() -> keras.optimizers.Optimizer:
+    """The seed's optimizer: SGD(lr=0.02, decay=1e-6, momentum=0.9, nesterov=True, clipnorm=5).
+
+    Keras 3 dropped ``decay``; InverseTimeDecay(decay_steps=1) is the same schedule.
+    """
+    schedule = keras.optimizers.schedules.InverseTimeDecay(0.02, decay_steps=1, decay_rate=1e-6)
+    return keras.optimizers.SGD(learning_rate=schedule, momentum=0.9, nesterov=True, clipnorm=5)
+
+
+# --- saved files ------------------------------------------------------------------------------------
+def save_weights_h5(model: keras.Model, path: str) -> None:
+    """Save weights atomically in the HDF5 layout ``model.load_weights(path)`` reads for ``.h5``.
+
+    Keras 3's save_weights only writes ``*.weights.h5``; its loader still reads the Keras 2 layout for
+    other ``.h5`` names, which is what the seed's ``results/model_N.h5`` files need.
+    """
+    import h5py
+
+    if path.endswith(".weights.h5") or path.endswith(".keras"):
+        tmp = path + ".tmp" + (".weights.h5" if path.endswith(".weights.h5") else ".keras")
+        try:
+            model.save_weights(tmp) if path.endswith(".weights.h5") else model.save(tmp)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return
+    from keras.src.legacy.saving import legacy_h5_format
+
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, model)
+    write_atomic(path, buffer.getvalue())
+
+
+def spec_path(save_model_path: str) -> str:
+    """The JSON description saved beside a weights file: results/model_0.h5 -> results/model_0.json."""
+    stem = save_model_path[: -len(".weights.h5")] if save_model_path.endswith(".weights.h5") else os.path.splitext(save_model_path)[0]
+    return stem + ".json"
+
+
+def _write_json(path: str, obj: dict) -> None:
+    write_atomic(path, (json.dumps(obj, indent=1) + "\n").encode("utf-8"))
+
+
+def _write_pickle(path: str, history: dict) -> None:
+    write_atomic(path, pickle.dumps(history))
+
+
+def _fingerprint(obj: dict) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _optimizer_description(optimizer: keras.optimizers.Optimizer) -> dict:
+    config = keras.optimizers.serialize(optimizer)
+    config.get("config", {}).pop("name", None)
+    return config
+
+
+# --- label checks ---------------------------------------------------------------------------------
+def ctc_min_frames(label: str) -> int:
+    """Fewest output frames CTC needs for `label`: one per character plus a blank between repeats."""
+    return len(label) + sum(1 for a, b in zip(label, label[1:]) if a == b)
+
+
+def find_unfit_labels(audio_gen: AudioGenerator, partition: str, output_length: Callable) -> list[tuple[int, str]]:
+    """Utterances of `partition` whose transcript CTC cannot fit in the model's output frames.
+
+    Returns (index, message) pairs; the message names the audio file, the frames the model outputs
+    for it and the frames its transcript needs.
+    """
+    part = audio_gen.partitions[partition]
+    bad = []
+    for i, (path, text) in enumerate(zip(part.audio_paths, part.texts)):
+        frames = int(output_length(audio_feature_frames(path, audio_gen.step, audio_gen.window)))
+        needed = ctc_min_frames(text)
+        if frames < needed:
+            bad.append((i, f"{path}: model outputs {frames} frames, transcript needs {needed} ({len(text)} characters)"))
+    return bad
+
+
+# --- callbacks ------------------------------------------------------------------------------------
+class _EpochCheckpoint(keras.callbacks.Callback):
+    """After each epoch: history, weights, resume state and description, each written atomically.
+
+    Also stops training at the first non-finite batch loss, restoring the last good weights.
+    """
+
+    def __init__(self, input_to_softmax, history, paths, description, fingerprint):
+        super().__init__()
+        self.input_to_softmax = input_to_softmax
+        self.history_so_far = history
+        self.paths = paths
+        self.description = description
+        self.fingerprint = fingerprint
+        self.nan_batch: tuple[int, int] | None = None
+        self.current_epoch = 0
+        self.good_weights = input_to_softmax.get_weights()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.current_epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.nan_batch = (self.current_epoch, batch)
+            self.model.stop_training = True
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.nan_batch is not None:
+            return
+        logs = logs or {}
+        losses = [logs.get("loss"), logs.get("val_loss")]
+        if not all(v is not None and math.isfinite(float(v)) for v in losses):
+            self.nan_batch = (epoch, -1)
+            self.model.stop_training = True
+            return
+        self.history_so_far["loss"].append(float(losses[0]))
+        self.history_so_far["val_loss"].append(float(losses[1]))
+        self.good_weights = self.input_to_softmax.get_weights()
+        save_state(self.paths, self.input_to_softmax, self.model.optimizer, self.history_so_far,
+                   self.description, self.fingerprint, epochs_done=epoch + 1)
+
+
+def save_state(paths: dict, model, optimizer, history: dict, description: dict, fingerprint: str, epochs_done: int) -> None:
+    """Write weights, history, description and resume state for `epochs_done` finished epochs."""
+    save_weights_h5(model, paths["weights"])
+    _write_pickle(paths["pickle"], history)
+    arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
+    arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(optimizer.variables)})
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays, meta=np.frombuffer(json.dumps(
+        {"fingerprint": fingerprint, "epochs_done": epochs_done, "history": history}).encode(), dtype=np.uint8))
+    write_atomic(paths["resume"], buffer.getvalue())
+    description = dict(description, training=dict(description["training"], epochs_done=epochs_done))
+    _write_json(paths["spec"], description)
+
+
+def _load_resume(path: str, fingerprint: str):
+    """(epochs_done, history, weights, optimizer arrays) from a resume file of the same run, else None."""
+    if not os.path.exists(path):
+        return None
+    try:
+        with np.load(path) as data:
+            meta = json.loads(data["meta"].tobytes().decode())
+            if meta.get("fingerprint") != fingerprint:
+                return None
+            weights = [data[f"w{i}"] for i in range(sum(k.startswith("w") for k in data.files))]
+            opt = [data[f"o{i}"] for i in range(sum(k.startswith("o") for k in data.files))]
+    except Exception as exc:  # a damaged resume file: say so and start over
+        print(f"warning: ignoring unreadable resume file {path} ({exc})", file=sys.stderr)
+        return None
+    return meta["epochs_done"], meta["history"], weights, opt
+
+
+def train_model(
+    input_to_softmax: keras.Model,
+    pickle_path: str,
+    save_model_path: str,
+    train_json: str = "train_corpus.json",
+    valid_json: str = "valid_corpus.json",
+    minibatch_size: int = 20,
+    spectrogram: bool = True,
+    mfcc_dim: int = MFCC_DIM,
+    optimizer: keras.optimizers.Optimizer | None = None,
+    epochs: int = 20,
+    verbose: int = 1,
+    sort_by_duration: bool = False,
+    max_duration: float = 10.0,
+    resume: bool = True,
+    results_dir: str = RESULTS_DIR,
+) -> dict:
+    """Train an acoustic model with CTC and save its history, weights and description in results/.
+
+    Returns the history ``{'loss': [...], 'val_loss': [...]}`` of all finished epochs. Utterances
+    whose transcript cannot fit in the model's output are reported by file and left out before
+    training. A non-finite loss stops training with a message; the weights of the last finished
+    epoch are kept. See the module docstring for the files written and how resuming works.
+    """
+    optimizer = optimizer or default_optimizer()
+    audio_gen = AudioGenerator(minibatch_size=minibatch_size, spectrogram=spectrogram, mfcc_dim=mfcc_dim,
+                               sort_by_duration=sort_by_duration, max_duration=max_duration)
+    audio_gen.load_train_data(train_json)
+    audio_gen.load_validation_data(valid_json)
+    expected_dim = audio_gen.input_dim
+    model_dim = input_to_softmax.input_shape[-1]
+    if model_dim != expected_dim:
+        raise ValueError(
+            f"the model takes {model_dim}-dim features but spectrogram={spectrogram} gives {expected_dim}; "
+            f"build it with input_dim={expected_dim}"
+        )
+    for partition in ("train", "valid"):
+        bad = find_unfit_labels(audio_gen, partition, input_to_softmax.output_length)
+        if bad:
+            print(f"Leaving out {len(bad)} of {len(audio_gen.partitions[partition].audio_paths)} {partition} "
+                  "utterances whose transcript is longer than the model's output can hold:", file=sys.stderr)
+            for _, message in bad:
+                print(f"  {message}", file=sys.stderr)
+            audio_gen.drop(partition, [i for i, _ in bad])
+
+    os.makedirs(results_dir, exist_ok=True)
+    paths = {
+        "pickle": os.path.join(results_dir, pickle_path),
+        "weights": os.path.join(results_dir, save_model_path),
+        "spec": os.path.join(results_dir, spec_path(save_model_path)),
+        "resume": os.path.join(results_dir, save_model_path + ".resume.npz"),
+    }
+    run = {
+        "train_json": os.path.abspath(train_json), "valid_json": os.path.abspath(valid_json),
+        "minibatch_size": minibatch_size, "sort_by_duration": sort_by_duration, "max_duration": max_duration,
+        "optimizer": _optimizer_description(optimizer),
+    }
+    description = {
+        **getattr(input_to_softmax, "build_spec", {"builder": None, "kwargs": {}}),
+        "params": int(input_to_softmax.count_params()),
+        "features": {
+            "spectrogram": spectrogram, "mfcc_dim": mfcc_dim, "step": audio_gen.step,
+            "window": audio_gen.window, "max_freq": audio_gen.max_freq,
+            "feats_mean": audio_gen.feats_mean.tolist(), "feats_std": audio_gen.feats_std.tolist(),
+        },
+        "training": {**run, "epochs": epochs, "weights": save_model_path, "pickle": pickle_path,
+                     "backend": keras.backend.backend()},
+    }
+    fingerprint = _fingerprint({"model": description.get("builder"), "kwargs": description.get("kwargs"),
+                                "features": {k: v for k, v in description["features"].items() if not k.startswith("feats")},
+                                "weights": [list(w.shape) for w in input_to_softmax.weights], **run})
+    description["training"]["fingerprint"] = fingerprint
+
+    model = add_ctc_loss(input_to_softmax)
+    model.compile(loss=_identity_loss, optimizer=optimizer)
+    history = {"loss": [], "val_loss": []}
+    initial_epoch = 0
+    finished = _finished_run(paths, fingerprint, epochs) if resume else None
+    if finished is not None:
+        input_to_softmax.load_weights(paths["weights"])
+        print(f"{paths['weights']} already holds this model trained for {len(finished['loss'])} epochs; "
+              "loaded it (pass resume=False to train again).")
+        return finished
+    state = _load_resume(paths["resume"], fingerprint) if resume else None
+    if state is not None:
+        initial_epoch, history, weights, opt_arrays = state
+        input_to_softmax.set_weights(weights)
+        optimizer.build(model.trainable_variables)
+        for var, value in zip(optimizer.variables, opt_arrays):
+            var.assign(value)
+        print(f"Resuming from the end of epoch {initial_epoch} of {epochs} ({paths['resume']}).")
+    train_data = _PartitionSequence(audio_gen, "train")
+    valid_data = _PartitionSequence(audio_gen, "valid")
+    train_data.epoch = initial_epoch
+    checkpoint = _EpochCheckpoint(input_to_softmax, history, paths, description, fingerprint)
+    model.fit(train_data, validation_data=valid_data, epochs=epochs, initial_epoch=initial_epoch,
+              callbacks=[checkpoint], verbose=verbose)
+    if checkpoint.nan_batch is not None:
+        epoch, batch = checkpoint.nan_batch
+        where = f"batch {batch + 1} of epoch {epoch + 1}" if batch >= 0 else f"epoch {epoch + 1}"
+        input_to_softmax.set_weights(checkpoint.good_weights)
+        print(f"Training stopped: the loss became NaN or infinite in {where}. Kept the weights of the "
+              f"last finished epoch ({len(history['loss'])}) in {paths['weights']}; try a lower learning "
+              "rate or clipnorm.", file=sys.stderr)
+        if not history["loss"]:
+            save_weights_h5(input_to_softmax, paths["weights"])
+        return history
+    if os.path.exists(paths["resume"]):
+        os.unlink(paths["resume"])  # finished: the description and weights are all that is needed
+    return history
+
+
+def _finished_run(paths: dict, fingerprint: str, epochs: int) -> dict | None:
+    """The history of a finished run of the same model and data with at least `epochs` epochs, else None."""
+    try:
+        with open(paths["spec"], encoding="utf-8") as f:
+            training = json.load(f)["training"]
+        with open(paths["pickle"], "rb") as f:
+            history = pickle.load(f)
+    except (OSError, ValueError, KeyError, pickle.UnpicklingError, EOFError):
+        return None
+    if (training.get("fingerprint") != fingerprint or training.get("epochs_done", 0) < epochs
+            or os.path.exists(paths["resume"]) or not os.path.exists(paths["weights"])):
+        return None
+    return history
+
+
+class _PartitionSequence(keras.utils.PyDataset):
+    """One epoch of an AudioGenerator partition as a Keras dataset (order fixed by the epoch number)."""
+
+    def __init__(self, audio_gen: AudioGenerator, partition: str):
+        super().__init__()
+        self.audio_gen, self.partition = audio_gen, partition
+        self.epoch = 0
+        self._order = audio_gen.epoch_order(partition, 0)
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self._epoch = value
+        self._order = self.audio_gen.epoch_order(self.partition, value)
+
+    def __len__(self) -> int:
+        return self.audio_gen.steps_per_epoch(self.partition)
+
+    def __getitem__(self, index: int):
+        size = self.audio_gen.minibatch_size
+        inputs, outputs = self.audio_gen.batch_from_indices(self.partition, self._order[index * size:(index + 1) * size])
+        return inputs, outputs["ctc"]
+
+    def on_epoch_end(self) -> None:
+        self.epoch = self._epoch + 1
