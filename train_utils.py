@@ -26,6 +26,7 @@ import math
 import os
 import pickle
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -174,49 +175,6 @@ def find_unfit_labels(audio_gen: AudioGenerator, partition: str, output_length: 
     return bad
 
 
-# --- callbacks ------------------------------------------------------------------------------------
-class _EpochCheckpoint(keras.callbacks.Callback):
-    """After each epoch: history, weights, resume state and description, each written atomically.
-
-    Also stops training at the first non-finite batch loss, restoring the last good weights.
-    """
-
-    def __init__(self, input_to_softmax, history, paths, description, fingerprint):
-        super().__init__()
-        self.input_to_softmax = input_to_softmax
-        self.history_so_far = history
-        self.paths = paths
-        self.description = description
-        self.fingerprint = fingerprint
-        self.nan_batch: tuple[int, int] | None = None
-        self.current_epoch = 0
-        self.good_weights = input_to_softmax.get_weights()
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.current_epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        loss = (logs or {}).get("loss")
-        if loss is not None and not math.isfinite(float(loss)):
-            self.nan_batch = (self.current_epoch, batch)
-            self.model.stop_training = True
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.nan_batch is not None:
-            return
-        logs = logs or {}
-        losses = [logs.get("loss"), logs.get("val_loss")]
-        if not all(v is not None and math.isfinite(float(v)) for v in losses):
-            self.nan_batch = (epoch, -1)
-            self.model.stop_training = True
-            return
-        self.history_so_far["loss"].append(float(losses[0]))
-        self.history_so_far["val_loss"].append(float(losses[1]))
-        self.good_weights = self.input_to_softmax.get_weights()
-        save_state(self.paths, self.input_to_softmax, self.model.optimizer, self.history_so_far,
-                   self.description, self.fingerprint, epochs_done=epoch + 1)
-
-
 def save_state(paths: dict, model, optimizer, history: dict, description: dict, fingerprint: str, epochs_done: int) -> None:
     """Write weights, history, description and resume state for `epochs_done` finished epochs."""
     save_weights_h5(model, paths["weights"])
@@ -270,7 +228,8 @@ def train_model(
     Returns the history ``{'loss': [...], 'val_loss': [...]}`` of all finished epochs. Utterances
     whose transcript cannot fit in the model's output are reported by file and left out before
     training. A non-finite loss stops training with a message; the weights of the last finished
-    epoch are kept. See the module docstring for the files written and how resuming works.
+    epoch are kept. verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch. See the
+    module docstring for the files written and how resuming works.
     """
     optimizer = optimizer or default_optimizer()
     audio_gen = AudioGenerator(minibatch_size=minibatch_size, spectrogram=spectrogram, mfcc_dim=mfcc_dim,
@@ -339,25 +298,61 @@ def train_model(
         for var, value in zip(optimizer.variables, opt_arrays):
             var.assign(value)
         print(f"Resuming from the end of epoch {initial_epoch} of {epochs} ({paths['resume']}).")
-    train_data = _PartitionSequence(audio_gen, "train")
-    valid_data = _PartitionSequence(audio_gen, "valid")
-    train_data.epoch = initial_epoch
-    checkpoint = _EpochCheckpoint(input_to_softmax, history, paths, description, fingerprint)
-    model.fit(train_data, validation_data=valid_data, epochs=epochs, initial_epoch=initial_epoch,
-              callbacks=[checkpoint], verbose=verbose)
-    if checkpoint.nan_batch is not None:
-        epoch, batch = checkpoint.nan_batch
-        where = f"batch {batch + 1} of epoch {epoch + 1}" if batch >= 0 else f"epoch {epoch + 1}"
-        input_to_softmax.set_weights(checkpoint.good_weights)
-        print(f"Training stopped: the loss became NaN or infinite in {where}. Kept the weights of the "
-              f"last finished epoch ({len(history['loss'])}) in {paths['weights']}; try a lower learning "
-              "rate or clipnorm.", file=sys.stderr)
-        if not history["loss"]:
-            save_weights_h5(input_to_softmax, paths["weights"])
-        return history
+
+    good_weights = input_to_softmax.get_weights()
+    for epoch in range(initial_epoch, epochs):
+        if verbose == 1:
+            print(f"Epoch {epoch + 1}/{epochs}")
+        progbar = keras.utils.Progbar(audio_gen.steps_per_epoch("train"), verbose=verbose,
+                                       stateful_metrics=["loss", "val_loss"], unit_name="step")
+        loss = _run_epoch(model, audio_gen, "train", epoch, progbar)
+        val_loss = _run_epoch(model, audio_gen, "valid", epoch) if math.isfinite(loss) else float("nan")
+        if not (math.isfinite(loss) and math.isfinite(val_loss)):
+            input_to_softmax.set_weights(good_weights)
+            if not history["loss"]:
+                save_weights_h5(input_to_softmax, paths["weights"])
+            print(f"Training stopped: the loss became NaN or infinite in epoch {epoch + 1}. Kept the weights "
+                  f"of the last finished epoch ({len(history['loss'])}) in {paths['weights']}; try a lower "
+                  "learning rate or clipnorm.", file=sys.stderr)
+            return history
+        progbar.update(progbar.target, values=[("loss", loss), ("val_loss", val_loss)], finalize=True)
+        history["loss"].append(loss)
+        history["val_loss"].append(val_loss)
+        good_weights = input_to_softmax.get_weights()
+        save_state(paths, input_to_softmax, optimizer, history, description, fingerprint, epochs_done=epoch + 1)
     if os.path.exists(paths["resume"]):
         os.unlink(paths["resume"])  # finished: the description and weights are all that is needed
     return history
+
+
+def _run_epoch(model: keras.Model, audio_gen: AudioGenerator, partition: str, epoch: int,
+               progbar: keras.utils.Progbar | None = None) -> float:
+    """One pass over `partition`: train on 'train', evaluate otherwise. Returns the mean loss per
+    utterance, or NaN as soon as a batch's loss is not finite. The next batch's features are
+    computed in a background thread while the model works on the current one."""
+    order = audio_gen.epoch_order(partition, epoch)
+    size = audio_gen.minibatch_size
+    batches = [order[i:i + size] for i in range(0, len(order), size)]
+    total, count = 0.0, 0
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(audio_gen.batch_from_indices, partition, batches[0])
+        for step, indices in enumerate(batches):
+            inputs, outputs = pending.result()
+            if step + 1 < len(batches):
+                pending = pool.submit(audio_gen.batch_from_indices, partition, batches[step + 1])
+            model.reset_metrics()
+            if partition == "train":
+                logs = model.train_on_batch(inputs, outputs["ctc"], return_dict=True)
+            else:
+                logs = model.test_on_batch(inputs, outputs["ctc"], return_dict=True)
+            batch_loss = float(logs["loss"])
+            if not math.isfinite(batch_loss):
+                pending.cancel()
+                return float("nan")
+            total, count = total + batch_loss * len(indices), count + len(indices)
+            if progbar is not None and step + 1 < len(batches):
+                progbar.update(step + 1, values=[("loss", total / count)], finalize=False)
+    return total / count
 
 
 def _finished_run(paths: dict, fingerprint: str, epochs: int) -> dict | None:
@@ -373,33 +368,3 @@ def _finished_run(paths: dict, fingerprint: str, epochs: int) -> dict | None:
             or os.path.exists(paths["resume"]) or not os.path.exists(paths["weights"])):
         return None
     return history
-
-
-class _PartitionSequence(keras.utils.PyDataset):
-    """One epoch of an AudioGenerator partition as a Keras dataset (order fixed by the epoch number)."""
-
-    def __init__(self, audio_gen: AudioGenerator, partition: str):
-        super().__init__()
-        self.audio_gen, self.partition = audio_gen, partition
-        self.epoch = 0
-        self._order = audio_gen.epoch_order(partition, 0)
-
-    @property
-    def epoch(self) -> int:
-        return self._epoch
-
-    @epoch.setter
-    def epoch(self, value: int) -> None:
-        self._epoch = value
-        self._order = self.audio_gen.epoch_order(self.partition, value)
-
-    def __len__(self) -> int:
-        return self.audio_gen.steps_per_epoch(self.partition)
-
-    def __getitem__(self, index: int):
-        size = self.audio_gen.minibatch_size
-        inputs, outputs = self.audio_gen.batch_from_indices(self.partition, self._order[index * size:(index + 1) * size])
-        return inputs, outputs["ctc"]
-
-    def on_epoch_end(self) -> None:
-        self.epoch = self._epoch + 1

@@ -128,7 +128,7 @@ def md5(data: bytes) -> str:
 
 def fetch(server, dest: Path, name: str = "dev-clean", **kwargs) -> str:
     """fetch_subset against the local server, quietly and without automatic retries by default."""
-    kwargs.setdefault("md5_table", {n: md5(d) for n, d in ((k.removesuffix(".tar.gz"), v) for k, v in server.files.items())})
+    kwargs.setdefault("md5_table", {f.removesuffix(".tar.gz"): md5(data) for f, data in server.files.items()})
     kwargs.setdefault("retries", 0)
     kwargs.setdefault("retry_wait_s", 0.0)
     kwargs.setdefault("timeout_s", 10.0)

@@ -1,0 +1,76 @@
+"""sample_models: the seed's parameter counts, output lengths, rebuilding from a description."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sample_models as sm
+from char_map import NUM_CLASSES
+
+SEED_CALLS = {
+    "simple_rnn_model": (dict(input_dim=161), 16617),
+    "rnn_model": (dict(input_dim=161, units=200, activation="relu"), 223829),
+    "cnn_rnn_model": (dict(input_dim=161, filters=200, kernel_size=11, conv_stride=2, conv_border_mode="valid", units=200), 442029),
+    "deep_rnn_model": (dict(input_dim=161, units=200, recur_layers=2), 465229),
+    "bidirectional_rnn_model": (dict(input_dim=161, units=200), 446029),
+    "final_model": (dict(input_dim=161, filters=200, kernel_size=11, conv_stride=2, conv_border_mode="valid", units=200, recur_layers=2), 1572429),
+}
+
+SMALL_CALLS = {
+    "simple_rnn_model": dict(),
+    "rnn_model": dict(units=8, activation="relu"),
+    "cnn_rnn_model": dict(filters=8, kernel_size=11, conv_stride=2, conv_border_mode="valid", units=8),
+    "deep_rnn_model": dict(units=8, recur_layers=2),
+    "bidirectional_rnn_model": dict(units=8),
+    "final_model": dict(filters=8, kernel_size=11, conv_stride=3, conv_border_mode="same", units=8),
+    "dilated_cnn_rnn_model": dict(filters=8, kernel_size=3, dilation_rates=(1, 2, 4)),
+    "cnn_pool_rnn_model": dict(filters=8, kernel_size=5, pool_size=3, conv_border_mode="valid", units=8),
+    "deep_bidirectional_rnn_model": dict(units=8, recur_layers=3),
+}
+
+
+@pytest.mark.parametrize("name", SEED_CALLS)
+def test_seed_parameter_counts(name):
+    kwargs, params = SEED_CALLS[name]
+    assert getattr(sm, name)(**kwargs, verbose=False).count_params() == params
+
+
+def test_seed_layer_parameter_breakdown():
+    rnn = sm.rnn_model(input_dim=161, units=200, activation="relu", verbose=False)
+    assert [l.count_params() for l in rnn.layers if l.count_params()] == [217200, 800, 5829]
+    bi = sm.bidirectional_rnn_model(input_dim=161, units=200, verbose=False)
+    assert [l.count_params() for l in bi.layers if l.count_params()] == [434400, 11629]
+
+
+def test_deep_rnn_with_one_layer_is_rnn_model():
+    deep = sm.deep_rnn_model(input_dim=161, units=200, recur_layers=1, verbose=False)
+    rnn = sm.rnn_model(input_dim=161, units=200, activation="relu", verbose=False)
+    describe = lambda m: [(type(l).__name__, l.name, [w.shape for w in l.weights]) for l in m.layers]
+    assert describe(deep) == describe(rnn)
+    assert deep.get_layer("rnn").activation.__name__ == "relu"
+
+
+@pytest.mark.parametrize("name", SMALL_CALLS)
+@pytest.mark.parametrize("input_dim", [161, 13])
+def test_output_length_matches_real_output(name, input_dim):
+    model = getattr(sm, name)(input_dim=input_dim, **SMALL_CALLS[name], verbose=False)
+    for frames in (57, 101, 223):  # odd lengths, and batches of different lengths in turn
+        out = model.predict(np.random.default_rng(frames).standard_normal((2, frames, input_dim)).astype("float32"), verbose=0)
+        assert out.shape == (2, model.output_length(frames), NUM_CLASSES)
+        np.testing.assert_allclose(out.sum(axis=-1), 1.0, rtol=1e-4)
+
+
+def test_build_spec_rebuilds_the_same_model():
+    model = sm.dilated_cnn_rnn_model(input_dim=13, filters=8, kernel_size=3, dilation_rates=(1, 2), verbose=False)
+    spec = model.build_spec
+    assert spec["builder"] == "dilated_cnn_rnn_model" and spec["kwargs"]["dilation_rates"] == (1, 2)
+    again = sm.build_model({"builder": spec["builder"], "kwargs": {**spec["kwargs"], "dilation_rates": [1, 2]}})
+    assert again.count_params() == model.count_params() and again.output_length(100) == model.output_length(100)
+    with pytest.raises(ValueError, match="unknown model builder 'nope'"):
+        sm.build_model({"builder": "nope"})
+
+
+def test_builders_print_summary(capsys):
+    sm.simple_rnn_model(input_dim=13)
+    assert "Total params" in capsys.readouterr().out

@@ -1,0 +1,205 @@
+"""train_utils: CTC loss, training runs, saved files, resuming, bad labels, NaN, JAX."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import keras
+import numpy as np
+import pytest
+
+import sample_models as sm
+import train_utils as tu
+from data_generator import AudioGenerator
+from tests.conftest import ROOT, make_tiny_corpus
+
+
+def small_rnn():
+    keras.utils.set_random_seed(1)
+    return sm.rnn_model(input_dim=161, units=16, activation="relu", verbose=False)
+
+
+def test_ctc_loss_hand_checked():
+    # classes: 0 = "'", 1 = " ", 2 = "a", ..., 28 = blank. Two frames, label "a" (class 2):
+    # the paths are (a, a), (a, -), (-, a), so P = pa1*pa2 + pa1*pb2 + pb1*pa2.
+    probs = np.full((1, 2, 29), 0.01, dtype="float32")
+    probs[0, 0, 2], probs[0, 0, 28] = 0.6, 0.13
+    probs[0, 1, 2], probs[0, 1, 28] = 0.3, 0.43
+    p = 0.6 * 0.3 + 0.6 * 0.43 + 0.13 * 0.3
+    loss = keras.ops.convert_to_numpy(tu.ctc_loss(np.array([[2, 28]]), probs, np.array([[2]]), np.array([[1]])))
+    np.testing.assert_allclose(loss, [-np.log(p)], rtol=1e-4)
+    # one frame cannot hold "aa" (needs a blank between): a huge loss, not a crash
+    bad = keras.ops.convert_to_numpy(tu.ctc_loss(np.array([[2, 2]]), probs, np.array([[1]]), np.array([[2]])))
+    assert bad[0] > 50 or not np.isfinite(bad[0])
+
+
+def test_ctc_min_frames():
+    assert tu.ctc_min_frames("hello") == 6 and tu.ctc_min_frames("abc") == 3
+
+
+def test_train_saves_history_weights_and_description(tiny_corpus, tmp_path):
+    train_json, valid_json = tiny_corpus
+    results = str(tmp_path / "results")
+    model = small_rnn()
+    history = tu.train_model(model, "model_1.pickle", "model_1.h5", train_json, valid_json, minibatch_size=8,
+                             epochs=2, verbose=0, results_dir=results)
+    with open(os.path.join(results, "model_1.pickle"), "rb") as f:
+        saved = pickle.load(f)
+    assert saved == history and len(saved["loss"]) == len(saved["val_loss"]) == 2
+    assert all(np.isfinite(saved["loss"] + saved["val_loss"]))
+    assert saved["loss"][1] < saved["loss"][0]
+    with open(os.path.join(results, "model_1.json")) as f:
+        desc = json.load(f)
+    assert desc["builder"] == "rnn_model" and desc["kwargs"]["units"] == 16
+    assert desc["training"]["epochs_done"] == 2 and len(desc["features"]["feats_mean"]) == 161
+    assert not os.path.exists(os.path.join(results, "model_1.h5.resume.npz"))
+    fresh = sm.build_model(desc)
+    fresh.load_weights(os.path.join(results, "model_1.h5"))
+    x = np.random.default_rng(0).standard_normal((2, 50, 161)).astype("float32")
+    np.testing.assert_array_equal(fresh.predict(x, verbose=0), model.predict(x, verbose=0))
+    # A second call with the same paths and model is a finished run: nothing is trained again.
+    again = tu.train_model(small_rnn(), "model_1.pickle", "model_1.h5", train_json, valid_json,
+                           minibatch_size=8, epochs=2, verbose=0, results_dir=results)
+    assert again == history
+
+
+def test_mfcc_training_and_dimension_check(tiny_corpus, tmp_path):
+    train_json, valid_json = tiny_corpus
+    model = sm.cnn_rnn_model(input_dim=13, filters=8, kernel_size=5, conv_stride=2, conv_border_mode="valid", units=8, verbose=False)
+    history = tu.train_model(model, "m.pickle", "m.h5", train_json, valid_json, minibatch_size=8, spectrogram=False,
+                             epochs=1, verbose=0, results_dir=str(tmp_path))
+    assert len(history["loss"]) == 1 and np.isfinite(history["val_loss"][0])
+    with pytest.raises(ValueError, match="13-dim features.*161"):
+        tu.train_model(model, "x.pickle", "x.h5", train_json, valid_json, epochs=1, verbose=0, results_dir=str(tmp_path))
+
+
+def test_resume_after_interruption_matches_uninterrupted_run(tiny_corpus, tmp_path):
+    train_json, valid_json = tiny_corpus
+    args = dict(train_json=train_json, valid_json=valid_json, minibatch_size=8, epochs=4, verbose=0)
+    full = tu.train_model(small_rnn(), "a.pickle", "a.h5", results_dir=str(tmp_path / "a"), **args)
+    calls = {"n": 0}
+    original = AudioGenerator.batch_from_indices
+
+    def interrupt_in_epoch_3(self, partition, indices):
+        calls["n"] += partition == "train"
+        if calls["n"] == 2 * 3 + 2:  # 3 training batches per epoch: the 2nd batch of epoch 3
+            raise KeyboardInterrupt
+        return original(self, partition, indices)
+
+    with pytest.raises(KeyboardInterrupt):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(AudioGenerator, "batch_from_indices", interrupt_in_epoch_3)
+            tu.train_model(small_rnn(), "b.pickle", "b.h5", results_dir=str(tmp_path / "b"), **args)
+    with open(tmp_path / "b" / "b.pickle", "rb") as f:
+        assert len(pickle.load(f)["loss"]) == 2  # epochs 1 and 2 finished before the interruption
+    assert (tmp_path / "b" / "b.h5.resume.npz").exists()
+    resumed = tu.train_model(small_rnn(), "b.pickle", "b.h5", results_dir=str(tmp_path / "b"), **args)
+    assert len(resumed["loss"]) == 4
+    np.testing.assert_allclose(resumed["loss"], full["loss"], rtol=1e-3)
+    np.testing.assert_allclose(resumed["val_loss"], full["val_loss"], rtol=1e-3)
+
+
+def test_labels_too_long_are_reported_and_left_out(tiny_corpus, tmp_path, capsys):
+    train_json, valid_json = tiny_corpus
+    with open(train_json) as f:
+        first = json.loads(f.readline())
+    bad = dict(first, text="a very long transcript that cannot possibly fit in so few frames of audio " * 3)
+    long_json = str(tmp_path / "long.json")
+    with open(train_json) as f, open(long_json, "w") as out:
+        out.write(json.dumps(bad) + "\n" + f.read())
+    history = tu.train_model(small_rnn(), "m.pickle", "m.h5", long_json, valid_json, minibatch_size=8, epochs=1,
+                             verbose=0, results_dir=str(tmp_path / "r"))
+    err = capsys.readouterr().err
+    assert "Leaving out 1 of 25 train utterances" in err and os.path.basename(first["key"]) in err
+    assert np.isfinite(history["loss"][0])
+
+
+def test_nan_loss_stops_and_keeps_last_good_weights(tiny_corpus, tmp_path, capsys):
+    train_json, valid_json = tiny_corpus
+    results = str(tmp_path / "r")
+    model = small_rnn()
+    tu.train_model(model, "m.pickle", "m.h5", train_json, valid_json, minibatch_size=8, epochs=1, verbose=0, results_dir=results)
+    good = [w.copy() for w in model.get_weights()]
+    opt = keras.optimizers.SGD(learning_rate=1e30)  # the first update blows the weights up
+    history = tu.train_model(model, "m.pickle", "m.h5", train_json, valid_json, minibatch_size=8, epochs=3,
+                             verbose=0, results_dir=results, optimizer=opt, resume=False)
+    assert "loss became NaN or infinite" in capsys.readouterr().err
+    assert history == {"loss": [], "val_loss": []}
+    for kept, before in zip(model.get_weights(), good):
+        np.testing.assert_array_equal(kept, before)
+    fresh = small_rnn()
+    fresh.load_weights(os.path.join(results, "m.h5"))
+    for kept, before in zip(fresh.get_weights(), good):
+        np.testing.assert_array_equal(kept, before)
+
+
+TRAIN_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, json
+    sys.path.insert(0, {root!r})
+    import keras, numpy as np
+    import sample_models as sm, train_utils as tu
+    keras.utils.set_random_seed(1)
+    model = sm.rnn_model(input_dim=161, units=16, activation="relu", verbose=False)
+    h = tu.train_model(model, "k.pickle", "k.h5", {train!r}, {valid!r}, minibatch_size=4, epochs={epochs},
+                       verbose=0, results_dir={results!r})
+    fresh = sm.build_model(model.build_spec)
+    fresh.load_weights(os.path.join({results!r}, "k.h5"))
+    x = np.ones((1, 40, 161), "float32")
+    same = bool(np.array_equal(fresh.predict(x, verbose=0), model.predict(x, verbose=0)))
+    print(json.dumps({{"backend": keras.backend.backend(), "history": h, "same": same,
+                      "params": sm.final_model(input_dim=161, filters=200, kernel_size=11, conv_stride=2,
+                                               conv_border_mode="valid", units=200, verbose=False).count_params()}}))
+    """
+)
+
+
+def run_training_script(tmp_path, epochs, backend="tensorflow", results="results"):
+    train_json, valid_json = make_tiny_corpus(str(tmp_path / "corpus"), n_train=40, n_valid=8)
+    script = TRAIN_SCRIPT.format(root=ROOT, train=train_json, valid=valid_json, epochs=epochs, results=str(tmp_path / results))
+    env = dict(os.environ, KERAS_BACKEND=backend, PYTHONUNBUFFERED="1")
+    return script, env
+
+
+def test_jax_backend_trains_and_reloads(tmp_path):
+    pytest.importorskip("jax")
+    script, env = run_training_script(tmp_path, epochs=2, backend="jax")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["backend"] == "jax" and result["same"] and result["params"] == 1572429
+    assert len(result["history"]["loss"]) == 2 and all(np.isfinite(result["history"]["val_loss"]))
+
+
+def test_sigkill_mid_epoch_then_rerun_resumes(tmp_path):
+    script, env = run_training_script(tmp_path, epochs=4)
+    pickle_path = tmp_path / "results" / "k.pickle"
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if pickle_path.exists():
+            with open(pickle_path, "rb") as f:
+                if len(pickle.load(f)["loss"]) >= 1:
+                    break
+        time.sleep(0.05)
+    assert proc.poll() is None, "training finished before it could be killed"
+    time.sleep(0.3)  # into the next epoch
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with open(pickle_path, "rb") as f:
+        done = len(pickle.load(f)["loss"])
+    assert 1 <= done < 4
+    for name in os.listdir(tmp_path / "results"):
+        assert not name.endswith(".tmp"), f"half-written file left: {name}"
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert f"Resuming from the end of epoch {done} of 4" in out.stdout + out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(result["history"]["loss"]) == 4 and result["same"]
