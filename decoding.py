@@ -1,0 +1,156 @@
+"""From softmax outputs to text, and from saved files to a ready model: shared by the notebook,
+evaluation and transcription.
+
+``load_trained_model('results/model_end.h5')`` rebuilds a model from the JSON description that
+``train_model`` saved beside the weights and loads them; ``Transcriber`` adds the matching feature
+settings and normalisation. ``greedy_decode`` is the best-path CTC decoding: take the most likely
+class per frame, merge repeats, drop blanks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Sequence
+
+import numpy as np
+
+from char_map import BLANK_INDEX
+from utils import (
+    MFCC_DIM,
+    SPECTROGRAM_DIM,
+    int_sequence_to_text,
+    load_audio,
+    mfcc_from_samples,
+    spectrogram_from_samples,
+)
+
+
+class ModelFileError(ValueError):
+    """Saved weights that are missing, unreadable or do not match the model; names the files."""
+
+
+def greedy_decode(probs: np.ndarray, length: int | None = None) -> str:
+    """Best-path decoding of one utterance's softmax output, shape (frames, 29)."""
+    best = np.argmax(probs[:length], axis=-1)
+    keep = np.ones(len(best), dtype=bool)
+    keep[1:] = best[1:] != best[:-1]
+    return int_sequence_to_text([int(c) for c in best[keep] if c != BLANK_INDEX])
+
+
+def description_path(weights_path: str) -> str:
+    """results/model_0.h5 -> results/model_0.json (as train_utils.spec_path)."""
+    from train_utils import spec_path
+
+    return spec_path(weights_path)
+
+
+def read_description(weights_path: str) -> dict:
+    """The JSON description saved beside `weights_path` by train_model."""
+    path = description_path(weights_path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        raise ModelFileError(
+            f"{path} not found: it describes how {weights_path} was built and is written by train_model"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ModelFileError(f"{path}: cannot read model description ({exc})") from None
+
+
+def load_weights_checked(model, weights_path: str) -> None:
+    """model.load_weights, with a clear message when the file does not fit the model."""
+    if not os.path.exists(weights_path):
+        raise ModelFileError(f"{weights_path}: weights file not found (train the model first)")
+    try:
+        model.load_weights(weights_path)
+    except Exception as exc:
+        raise ModelFileError(
+            f"{weights_path} does not fit {model.name} ({model.count_params():,} parameters, input dim "
+            f"{model.input_shape[-1]}): were the weights saved from another architecture or feature type? ({exc})"
+        ) from None
+
+
+def load_trained_model(weights_path: str):
+    """(model, description): the model rebuilt from its saved description, with its weights loaded."""
+    from sample_models import build_model
+
+    description = read_description(weights_path)
+    try:
+        model = build_model(description)
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"{description_path(weights_path)}: cannot build the model ({exc})") from None
+    load_weights_checked(model, weights_path)
+    return model, description
+
+
+class Transcriber:
+    """A trained model with its feature settings: audio file -> text (greedy)."""
+
+    def __init__(self, weights_path: str):
+        self.model, self.description = load_trained_model(weights_path)
+        feats = self.description["features"]
+        self.spectrogram = bool(feats["spectrogram"])
+        self.mfcc_dim, self.step, self.window, self.max_freq = feats["mfcc_dim"], feats["step"], feats["window"], feats["max_freq"]
+        self.mean = np.asarray(feats["feats_mean"], dtype=np.float32)
+        self.std = np.asarray(feats["feats_std"], dtype=np.float32)
+
+    def features(self, audio_path: str) -> np.ndarray:
+        """Normalised features of one file, shape (frames, input_dim)."""
+        samples, rate = load_audio(audio_path)
+        if self.spectrogram:
+            feats = spectrogram_from_samples(samples, rate, self.step, self.window, self.max_freq, filename=audio_path)
+        else:
+            feats = mfcc_from_samples(samples, rate, self.mfcc_dim, self.step, self.window, self.max_freq, filename=audio_path)
+        return (feats - self.mean) / (self.std + 1e-14)
+
+    def probabilities(self, features: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Softmax outputs for a batch of feature arrays (zero-padded together), one (frames, 29) each."""
+        longest = max(f.shape[0] for f in features)
+        batch = np.zeros((len(features), longest, features[0].shape[1]), dtype=np.float32)
+        for i, f in enumerate(features):
+            batch[i, : f.shape[0]] = f
+        probs = np.asarray(self.model.predict_on_batch(batch))
+        return [p[: int(self.model.output_length(f.shape[0]))] for p, f in zip(probs, features)]
+
+    def transcribe(self, audio_path: str) -> str:
+        """Greedy transcript of one audio file."""
+        return greedy_decode(self.probabilities([self.features(audio_path)])[0])
+
+
+def get_predictions(index: int, partition: str, input_to_softmax, model_path: str,
+                    train_json: str = "train_corpus.json", valid_json: str = "valid_corpus.json") -> tuple[str, str]:
+    """Print the true and the predicted (greedy) transcription of one corpus utterance, as the seed did.
+
+    partition is 'train' or 'validation'; input_to_softmax is a freshly built model of the same call
+    as the one trained, and model_path its weights. Shows an audio player in a notebook. Returns
+    (true, predicted).
+    """
+    from data_generator import AudioGenerator
+
+    input_dim = input_to_softmax.input_shape[-1]
+    spectrogram = input_dim == SPECTROGRAM_DIM
+    data_gen = AudioGenerator(spectrogram=spectrogram, mfcc_dim=MFCC_DIM if spectrogram else input_dim)
+    data_gen.load_train_data(train_json)
+    if partition in ("validation", "valid"):
+        data_gen.load_validation_data(valid_json)
+        part = data_gen.partitions["valid"]
+    elif partition == "train":
+        part = data_gen.partitions["train"]
+    else:
+        raise ValueError(f"partition must be 'train' or 'validation', not {partition!r}")
+    transcr, audio_path = part.texts[index], part.audio_paths[index]
+    data_point = data_gen.normalize(data_gen.featurize(audio_path))
+    load_weights_checked(input_to_softmax, model_path)
+    prediction = np.asarray(input_to_softmax.predict_on_batch(data_point[None]))[0]
+    predicted = greedy_decode(prediction, int(input_to_softmax.output_length(data_point.shape[0])))
+    try:
+        from IPython.display import Audio, display
+
+        display(Audio(audio_path))
+    except ImportError:
+        pass
+    line = "-" * 80
+    print(f"{line}\nTrue transcription:\n\n{transcr}\n{line}\nPredicted transcription:\n\n{predicted}\n{line}")
+    return transcr, predicted
