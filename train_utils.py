@@ -103,6 +103,29 @@ def default_optimizer() -> keras.optimizers.Optimizer:
     return keras.optimizers.SGD(learning_rate=schedule, momentum=0.9, nesterov=True, clipnorm=5)
 
 
+def configure_gpu_memory_growth() -> list[str]:
+    """Let the backend take GPU memory as it needs it instead of all at once (TF2's replacement for
+    the seed's ``set_session(tf.Session(config=ConfigProto(...)))``). Returns the GPUs found; on a
+    machine without one it does nothing and training runs on the CPU."""
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX: read when it first starts
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        for gpu in gpus:
+            try:
+                tf.config.experimental.set_memory_growth(gpu, True)
+            except RuntimeError:  # already initialised: growth can no longer be changed
+                pass
+        return [gpu.name for gpu in gpus]
+    if backend == "jax":
+        import jax
+
+        return [str(d) for d in jax.devices() if d.platform == "gpu"]
+    return []
+
+
 # --- saved files ------------------------------------------------------------------------------------
 def save_weights_h5(model: keras.Model, path: str) -> None:
     """Save weights atomically in the HDF5 layout ``model.load_weights(path)`` reads for ``.h5``.
@@ -301,8 +324,8 @@ def train_model(
 
     good_weights = input_to_softmax.get_weights()
     for epoch in range(initial_epoch, epochs):
-        if verbose == 1:
-            print(f"Epoch {epoch + 1}/{epochs}")
+        if verbose:
+            print(f"Epoch {epoch + 1}/{epochs}", flush=True)
         progbar = keras.utils.Progbar(audio_gen.steps_per_epoch("train"), verbose=verbose,
                                        stateful_metrics=["loss", "val_loss"], unit_name="step")
         loss = _run_epoch(model, audio_gen, "train", epoch, progbar)

@@ -1,0 +1,109 @@
+"""Run vui_notebook.ipynb headless and export it to HTML: the project's main command.
+
+    python run_notebook.py                 # quick run on the offline synthetic corpus (built if missing)
+    python run_notebook.py --full          # the capstone's run: 20 epochs per model, every section
+    python run_notebook.py --epochs 5 --train-json train_corpus.json --valid-json valid_corpus.json
+
+With no corpus files present, the offline corpus is synthesised first (synth_corpus.py) and the
+corpus files are written for it. The executed notebook goes to ``vui_notebook.executed.ipynb`` and
+the HTML, plots embedded, to ``vui_notebook.html`` (``--output`` changes the stem). Progress is
+shown per cell; each training's own progress is in the notebook's outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+NOTEBOOK = os.path.join(ROOT, "vui_notebook.ipynb")
+ALL_SECTIONS = ["model_0", "model_1", "model_2", "model_3", "model_4", "model_5", "model_6", "model_7", "model_end"]
+# Quick run: chosen so the whole notebook takes under 15 minutes on a 2-core CPU (see README).
+QUICK = dict(EPOCHS=4, TRAIN=[s for s in ALL_SECTIONS if s != "model_6"])
+FULL = dict(EPOCHS=20, TRAIN=ALL_SECTIONS)
+
+
+def build_parameters(args: argparse.Namespace) -> dict:
+    """The notebook's parameters for this run (see the notebook's `parameters` cell)."""
+    params = dict(FULL if args.full else QUICK)
+    params.update(TRAIN_JSON=args.train_json, VALID_JSON=args.valid_json, SPECTROGRAM=not args.mfcc,
+                  MINIBATCH_SIZE=args.minibatch_size, RESULTS_DIR=args.results_dir, VERBOSE=2)
+    if args.epochs is not None:
+        params["EPOCHS"] = args.epochs
+    if args.train is not None:
+        unknown = set(args.train) - set(ALL_SECTIONS)
+        if unknown:
+            raise SystemExit(f"error: unknown sections {sorted(unknown)}; choose from {ALL_SECTIONS}")
+        params["TRAIN"] = args.train
+    return params
+
+
+def ensure_corpus(train_json: str, valid_json: str, utterances: int) -> None:
+    """Synthesise the offline corpus when neither corpus file exists; refuse a half-present pair."""
+    have = [os.path.exists(p) for p in (train_json, valid_json)]
+    if all(have):
+        return
+    if any(have):
+        missing = valid_json if have[0] else train_json
+        raise SystemExit(f"error: {missing} is missing (its partner exists); write both corpus files")
+    from synth_corpus import build_synthetic_corpus
+
+    print(f"No corpus files: synthesising the offline corpus ({utterances} utterances) ...", flush=True)
+    n_train, n_valid = build_synthetic_corpus(
+        out_dir=os.path.join("data", "synth"), n_utterances=utterances, train_json=train_json, valid_json=valid_json
+    )
+    print(f"Wrote {train_json} ({n_train}) and {valid_json} ({n_valid}).", flush=True)
+
+
+def export_html(executed: str, html_path: str) -> None:
+    """The executed notebook as a standalone HTML page (images embedded)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
+    from utils import write_atomic
+
+    write_atomic(html_path, body.encode("utf-8"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--full", action="store_true", help="the capstone's settings: 20 epochs, every section")
+    parser.add_argument("--epochs", type=int, help="epochs per model (quick: %d, full: 20)" % QUICK["EPOCHS"])
+    parser.add_argument("--train", nargs="*", help=f"sections that train, from {ALL_SECTIONS}")
+    parser.add_argument("--train-json", default="train_corpus.json")
+    parser.add_argument("--valid-json", default="valid_corpus.json")
+    parser.add_argument("--mfcc", action="store_true", help="13-dim MFCC features instead of spectrograms")
+    parser.add_argument("--minibatch-size", type=int, default=20)
+    parser.add_argument("--results-dir", default="results")
+    parser.add_argument("--utterances", type=int, default=300, help="size of the synthesised corpus, if built")
+    parser.add_argument("--output", default="vui_notebook", help="stem of the .executed.ipynb and .html written")
+    parser.add_argument("--timeout", type=int, default=-1, help="seconds per cell before giving up (-1: none)")
+    args = parser.parse_args(argv)
+    params = build_parameters(args)
+    os.chdir(ROOT)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    ensure_corpus(args.train_json, args.valid_json, args.utterances)
+
+    import papermill
+
+    executed, html = f"{args.output}.executed.ipynb", f"{args.output}.html"
+    print(f"Running {os.path.basename(NOTEBOOK)} with {params}", flush=True)
+    start = time.time()
+    try:
+        papermill.execute_notebook(NOTEBOOK, executed, parameters=params, progress_bar=True, cwd=ROOT,
+                                   kernel_name="python3", execution_timeout=None if args.timeout < 0 else args.timeout)
+    except papermill.PapermillExecutionError as exc:
+        export_html(executed, html)
+        print(f"error: the notebook failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}\n"
+              f"See {executed} / {html}.", file=sys.stderr)
+        return 1
+    export_html(executed, html)
+    print(f"Wrote {executed} and {html} in {(time.time() - start) / 60:.1f} min.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,82 @@
+"""The notebook end to end (quick mode on a tiny generated corpus), and one section after a break."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from tests.conftest import ROOT, make_tiny_corpus
+
+SECTIONS = ["model_0", "model_1", "model_2", "model_3", "model_4", "model_5", "model_7", "model_end"]
+
+
+def outputs(cell, kind):
+    return [o for o in cell.get("outputs", []) if o.output_type == kind]
+
+
+def text_of(nb):
+    return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.output_type == "stream")
+
+
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("notebook")
+    train_json, valid_json = make_tiny_corpus(str(tmp / "corpus"), n_train=16, n_valid=6)
+    stem = str(tmp / "vui")
+    cmd = [sys.executable, os.path.join(ROOT, "run_notebook.py"), "--epochs", "1", "--minibatch-size", "8",
+           "--train-json", train_json, "--valid-json", valid_json, "--results-dir", str(tmp / "results"),
+           "--output", stem, "--train", *SECTIONS]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    return tmp, stem, nbformat.read(stem + ".executed.ipynb", as_version=4)
+
+
+def test_no_errors_and_every_section_ran(executed):
+    _, _, nb = executed
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.get("execution_count") for c in code), "a code cell did not run"
+    assert not [o for c in code for o in outputs(c, "error")]
+
+
+def test_plots_are_images(executed):
+    _, _, nb = executed
+    pngs = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(pngs) >= 4  # raw audio, spectrogram, MFCC, loss comparison
+
+
+def test_results_per_trained_model(executed):
+    tmp, _, nb = executed
+    for name in SECTIONS:
+        for ext in (".pickle", ".h5", ".json"):
+            assert (tmp / "results" / (name + ext)).exists(), name + ext
+    text = text_of(nb)
+    assert "There are 16 total training examples." in text
+    assert text.count("Predicted transcription:") == 2 and text.count("True transcription:") == 2
+    assert "Models ranked by their best validation loss" in text
+
+
+def test_html_export(executed):
+    _, stem, _ = executed
+    with open(stem + ".html", encoding="utf-8") as f:
+        html = f.read()
+    assert "Speech Recognition with Neural Networks" in html and "data:image/png;base64" in html
+
+
+def test_a_section_runs_on_its_own_after_the_resume_cell(executed):
+    """As after a break: the parameters cell, the resume cell, then only Model 2's section."""
+    from nbclient import NotebookClient
+
+    tmp, _, nb = executed
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    params = next(c for c in cells if "injected-parameters" in c.metadata.get("tags", []))
+    resume = next(c for c in cells if "configure_gpu_memory_growth" in c.source)
+    section = next(c for c in cells if "model_2 = cnn_rnn_model" in c.source)
+    small = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.source) for c in (params, resume, section)])
+    small.metadata = nb.metadata
+    NotebookClient(small, timeout=600, kernel_name="python3", resources={"metadata": {"path": ROOT}}).execute()
+    assert not [o for c in small.cells for o in outputs(c, "error")]
+    assert "already holds this model trained for 1 epochs" in text_of(small)
