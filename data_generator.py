@@ -20,10 +20,12 @@ from __future__ import annotations
 import json
 import os
 import random
+import sys
 from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
+import soundfile
 
 from char_map import BLANK_INDEX
 from utils import (
@@ -60,51 +62,97 @@ class Partition:
     order: list[int] = field(default_factory=list)  # utterance indices for the current epoch
 
 
-def read_corpus(desc_file: str, max_duration: float = float("inf")) -> tuple[list[str], list[float], list[str], int]:
-    """Parse a JSON-lines corpus file.
+DURATION_TOLERANCE_S: float = 0.1  # a listed duration further than this from the audio's is an error
 
-    Returns (audio_paths, durations, texts, n_too_long); utterances longer than `max_duration` seconds
-    are left out and counted. Relative audio paths are taken relative to the current folder, as the
-    original did. Raises CorpusError naming the file and line for invalid JSON, a missing key, a
-    non-numeric duration, text that cannot be mapped onto the character map, or a missing audio file.
+
+@dataclass
+class CorpusFile:
+    """The usable utterances of a corpus file, and what was left out."""
+
+    audio_paths: list[str] = field(default_factory=list)
+    durations: list[float] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    too_long: int = 0  # utterances over max_duration, left out by design
+    problems: list[str] = field(default_factory=list)  # "file:line: why" for each line skipped
+
+
+def _parse_line(line: str, where: str) -> tuple[str, float, str]:
+    """(audio path, duration, normalised text) of one corpus line; CorpusError saying what is wrong."""
+    try:
+        spec = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise CorpusError(f"{where}: not valid JSON ({exc.msg})") from None
+    if not isinstance(spec, dict):
+        raise CorpusError(f"{where}: expected a JSON object")
+    missing = [k for k in ("key", "duration", "text") if k not in spec]
+    if missing:
+        raise CorpusError(f"{where}: missing key(s) {', '.join(missing)}")
+    try:
+        duration = float(spec["duration"])
+    except (TypeError, ValueError):
+        raise CorpusError(f"{where}: duration {spec['duration']!r} is not a number") from None
+    try:
+        text = normalize_transcript(str(spec["text"]))
+    except ValueError as exc:
+        raise CorpusError(f"{where}: {exc}") from None
+    if not text:
+        raise CorpusError(f"{where}: empty transcript")
+    return str(spec["key"]), duration, text
+
+
+def _check_audio(key: str, duration: float, where: str) -> None:
+    """The audio file exists, can be decoded and lasts about as long as the corpus says."""
+    if not os.path.exists(key):
+        raise CorpusError(f"{where}: audio file {key} not found")
+    try:
+        info = soundfile.info(key)
+    except Exception as exc:
+        raise CorpusError(f"{where}: cannot decode audio file {key} ({exc})") from None
+    actual = info.frames / info.samplerate if info.samplerate else 0.0
+    if actual <= 0:
+        raise CorpusError(f"{where}: audio file {key} holds no samples")
+    if abs(actual - duration) > DURATION_TOLERANCE_S:
+        raise CorpusError(
+            f"{where}: duration {duration:g} s does not match the audio file {key} ({actual:.3f} s); "
+            "rebuild the corpus file"
+        )
+
+
+def read_corpus(desc_file: str, max_duration: float = float("inf"), strict: bool = False) -> CorpusFile:
+    """Parse a JSON-lines corpus file and check every audio file it names (header only).
+
+    Utterances longer than `max_duration` seconds are left out and counted. A bad line (invalid JSON,
+    a missing key, text outside the character map, a missing, undecodable or empty audio file, or a
+    duration that does not match the audio) is skipped with a warning naming the file and line, and a
+    count at the end; with strict=True it raises CorpusError instead. Relative audio paths are taken
+    relative to the current folder, as the original did.
     """
     if not os.path.exists(desc_file):
         raise CorpusError(f"{desc_file}: corpus file not found")
-    paths, durations, texts, too_long = [], [], [], 0
+    corpus = CorpusFile()
     with open(desc_file, encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
             where = f"{desc_file}:{lineno}"
             try:
-                spec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise CorpusError(f"{where}: not valid JSON ({exc.msg})") from None
-            if not isinstance(spec, dict):
-                raise CorpusError(f"{where}: expected a JSON object")
-            missing = [k for k in ("key", "duration", "text") if k not in spec]
-            if missing:
-                raise CorpusError(f"{where}: missing key(s) {', '.join(missing)}")
-            try:
-                duration = float(spec["duration"])
-            except (TypeError, ValueError):
-                raise CorpusError(f"{where}: duration {spec['duration']!r} is not a number") from None
-            if duration > max_duration:
-                too_long += 1
+                key, duration, text = _parse_line(line, where)
+                if duration > max_duration:
+                    corpus.too_long += 1
+                    continue
+                _check_audio(key, duration, where)
+            except CorpusError as exc:
+                if strict:
+                    raise
+                corpus.problems.append(str(exc))
+                print(f"warning: skipped {exc}", file=sys.stderr)
                 continue
-            try:
-                text = normalize_transcript(str(spec["text"]))
-            except ValueError as exc:
-                raise CorpusError(f"{where}: {exc}") from None
-            if not text:
-                raise CorpusError(f"{where}: empty transcript")
-            key = str(spec["key"])
-            if not os.path.exists(key):
-                raise CorpusError(f"{where}: audio file {key} not found")
-            paths.append(key)
-            durations.append(duration)
-            texts.append(text)
-    return paths, durations, texts, too_long
+            corpus.audio_paths.append(key)
+            corpus.durations.append(duration)
+            corpus.texts.append(text)
+    if corpus.problems:
+        print(f"warning: skipped {len(corpus.problems)} bad line(s) of {desc_file}", file=sys.stderr)
+    return corpus
 
 
 class AudioGenerator:
@@ -163,11 +211,12 @@ class AudioGenerator:
         """Read a corpus file into `partition` ('train', 'valid' or 'test')."""
         if partition not in PARTITIONS:
             raise ValueError(f"partition must be one of {PARTITIONS}, not {partition!r}")
-        paths, durations, texts, too_long = read_corpus(desc_file, self.max_duration)
-        if not paths:
-            why = f" ({too_long} longer than max_duration={self.max_duration:g} s)" if too_long else ""
-            raise CorpusError(f"{desc_file}: no usable utterances{why}")
-        self.partitions[partition] = Partition(paths, durations, texts)
+        corpus = read_corpus(desc_file, self.max_duration)
+        if not corpus.audio_paths:
+            why = [f"{corpus.too_long} longer than max_duration={self.max_duration:g} s"] if corpus.too_long else []
+            why += [f"{len(corpus.problems)} bad"] if corpus.problems else []
+            raise CorpusError(f"{desc_file}: no usable utterances" + (f" ({', '.join(why)})" if why else ""))
+        self.partitions[partition] = Partition(corpus.audio_paths, corpus.durations, corpus.texts)
         self._start_epoch(partition, 0)
 
     def load_train_data(self, desc_file: str = "train_corpus.json") -> None:

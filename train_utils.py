@@ -198,8 +198,36 @@ def find_unfit_labels(audio_gen: AudioGenerator, partition: str, output_length: 
     return bad
 
 
+class ResultsError(OSError):
+    """The results folder cannot be written (missing permission, disk full); names the file."""
+
+
+def _check_writable(results_dir: str) -> None:
+    """Fail before training, not after the first epoch, when results cannot be saved."""
+    try:
+        os.makedirs(results_dir, exist_ok=True)
+        probe = os.path.join(results_dir, ".write-test")
+        write_atomic(probe, b"ok")
+        os.unlink(probe)
+    except OSError as exc:
+        raise ResultsError(f"cannot write to results folder {results_dir}: {exc}") from None
+
+
 def save_state(paths: dict, model, optimizer, history: dict, description: dict, fingerprint: str, epochs_done: int) -> None:
-    """Write weights, history, description and resume state for `epochs_done` finished epochs."""
+    """Write weights, history, resume state and description for `epochs_done` finished epochs.
+
+    Each file is replaced atomically, weights first; a failed write raises ResultsError naming the
+    file, and leaves that file and the ones after it as they were.
+    """
+    try:
+        _save_state(paths, model, optimizer, history, description, fingerprint, epochs_done)
+    except OSError as exc:
+        name = getattr(exc, "filename", None) or "results"
+        raise ResultsError(f"cannot save training results ({name}): {exc}; the files of the last "
+                           "finished epoch are left as they were") from None
+
+
+def _save_state(paths, model, optimizer, history, description, fingerprint, epochs_done) -> None:
     save_weights_h5(model, paths["weights"])
     _write_pickle(paths["pickle"], history)
     arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
@@ -275,7 +303,7 @@ def train_model(
                 print(f"  {message}", file=sys.stderr)
             audio_gen.drop(partition, [i for i, _ in bad])
 
-    os.makedirs(results_dir, exist_ok=True)
+    _check_writable(results_dir)
     paths = {
         "pickle": os.path.join(results_dir, pickle_path),
         "weights": os.path.join(results_dir, save_model_path),

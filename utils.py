@@ -82,8 +82,15 @@ def load_audio(filename: str) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(samples, dtype=np.float32), int(sample_rate)
 
 
-def _frame_sizes(sample_rate: int, step: int, window: int, max_freq: float, filename: str) -> tuple[int, int]:
-    """(hop, fft) lengths in samples for this rate, checking that the rate can give the features."""
+def _usable_samples(
+    samples: np.ndarray, sample_rate: int, step: int, window: int, max_freq: float, filename: str
+) -> tuple[np.ndarray, int, int, int]:
+    """(samples, sample_rate, hop, fft) ready for framing, after checking the rate can give the features.
+
+    A rate whose Nyquist frequency is below max_freq cannot be used (upsampling adds no content); a
+    rate at which the window is not a whole number of samples (e.g. 44,056 Hz) would shift every bin,
+    so such audio is resampled to SAMPLE_RATE first.
+    """
     if step > window:
         raise ValueError("step size must not be greater than window size")
     if max_freq > sample_rate / 2:
@@ -92,7 +99,15 @@ def _frame_sizes(sample_rate: int, step: int, window: int, max_freq: float, file
             f"below max_freq={max_freq:g} Hz; use audio sampled at >= {2 * max_freq:g} Hz "
             f"(e.g. {SAMPLE_RATE} Hz) or lower max_freq"
         )
-    return int(0.001 * step * sample_rate), int(0.001 * window * sample_rate)
+    if (sample_rate * window) % 1000:
+        from math import gcd
+
+        from scipy.signal import resample_poly
+
+        g = gcd(SAMPLE_RATE, sample_rate)
+        samples = resample_poly(samples, SAMPLE_RATE // g, sample_rate // g).astype(np.float32)
+        sample_rate = SAMPLE_RATE
+    return samples, sample_rate, int(0.001 * step * sample_rate), int(0.001 * window * sample_rate)
 
 
 def spectrogram(
@@ -129,7 +144,7 @@ def spectrogram_from_samples(
     filename: str = "<samples>",
 ) -> np.ndarray:
     """Log power spectrogram, shape (frames, calc_feat_dim(window, max_freq)), float32."""
-    hop_length, fft_length = _frame_sizes(sample_rate, step, window, max_freq, filename)
+    samples, sample_rate, hop_length, fft_length = _usable_samples(samples, sample_rate, step, window, max_freq, filename)
     if len(samples) < fft_length:
         raise AudioError(
             f"{filename}: audio of {len(samples) / sample_rate * 1000:.1f} ms is shorter than one "
@@ -138,13 +153,6 @@ def spectrogram_from_samples(
     pxx, freqs = spectrogram(samples, fft_length=fft_length, sample_rate=sample_rate, hop_length=hop_length)
     ind = int(np.where(freqs <= max_freq)[0][-1]) + 1
     feats = np.transpose(np.log(pxx[:ind, :] + eps)).astype(np.float32)
-    expected = calc_feat_dim(window, max_freq)
-    if feats.shape[1] != expected:
-        raise AudioError(
-            f"{filename}: sample rate {sample_rate} Hz does not give a whole number of samples per "
-            f"{window} ms window ({feats.shape[1]} bins instead of {expected}); resample it to "
-            f"{SAMPLE_RATE} Hz"
-        )
     return feats
 
 
@@ -172,7 +180,7 @@ def mfcc_from_samples(
     """
     from python_speech_features import mfcc
 
-    hop_length, fft_length = _frame_sizes(sample_rate, step, window, max_freq, filename)
+    samples, sample_rate, hop_length, fft_length = _usable_samples(samples, sample_rate, step, window, max_freq, filename)
     if len(samples) < fft_length:
         raise AudioError(f"{filename}: audio is shorter than one {window} ms analysis window")
     n_frames = num_feature_frames(len(samples), sample_rate, step, window)
@@ -220,6 +228,8 @@ def int_sequence_to_text(int_sequence: Sequence[int]) -> str:
 
 def num_feature_frames(n_samples: int, sample_rate: int, step: int = STEP_MS, window: int = WINDOW_MS) -> int:
     """Feature frames (spectrogram or MFCC) for `n_samples` samples at `sample_rate` Hz."""
+    if (sample_rate * window) % 1000:  # resampled to SAMPLE_RATE first (see _usable_samples)
+        n_samples, sample_rate = -(-n_samples * SAMPLE_RATE // sample_rate), SAMPLE_RATE
     hop_length, fft_length = int(0.001 * step * sample_rate), int(0.001 * window * sample_rate)
     return 0 if n_samples < fft_length else (n_samples - fft_length) // hop_length + 1
 
@@ -271,7 +281,9 @@ def write_atomic(path: str, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not exc.filename:
+            exc.filename = path
         raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import matplotlib
 
@@ -211,16 +212,21 @@ def test_max_duration_filters(tiny_corpus):
         ('{"key": "KEY", "text": "hi"}', "line 2: missing key"),
         ('{"key": "missing.wav", "duration": 1.0, "text": "hi"}', "line 2: audio file missing.wav not found"),
         ('{"key": "KEY", "duration": 1.0, "text": "route 66"}', "line 2: .*'6'"),
+        ('{"key": "KEY", "duration": 9.5, "text": "hi"}', "line 2: duration 9.5 s does not match"),
     ],
 )
-def test_corpus_errors_name_file_and_line(tiny_corpus, tmp_path, line, message):
+def test_bad_corpus_lines_are_named_and_skipped(tiny_corpus, tmp_path, capsys, line, message):
     with open(tiny_corpus[0]) as f:
         first = f.readline()
     key = json.loads(first)["key"]
     desc = tmp_path / "bad.json"
     desc.write_text(first + line.replace("KEY", key) + "\n")
+    corpus = read_corpus(str(desc))
+    assert corpus.audio_paths == [key] and len(corpus.problems) == 1
+    err = capsys.readouterr().err
+    assert re.search("bad.json:" + message.replace("line ", ""), err) and "skipped 1 bad line(s)" in err
     with pytest.raises(CorpusError, match="bad.json:" + message.replace("line ", "")):
-        read_corpus(str(desc))
+        read_corpus(str(desc), strict=True)
 
 
 def test_empty_corpus_is_an_error(tmp_path):
