@@ -10,6 +10,7 @@ class per frame, merge repeats, drop blanks.
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Sequence
 
@@ -38,7 +39,7 @@ def greedy_decode(probs: np.ndarray, length: int | None = None) -> str:
     return int_sequence_to_text([int(c) for c in best[keep] if c != BLANK_INDEX])
 
 
-def description_path(weights_path: str) -> str:
+def spec_path_for_weights(weights_path: str) -> str:
     """results/model_0.h5 -> results/model_0.json (as train_utils.spec_path)."""
     from train_utils import spec_path
 
@@ -47,7 +48,7 @@ def description_path(weights_path: str) -> str:
 
 def read_description(weights_path: str) -> dict:
     """The JSON description saved beside `weights_path` by train_model."""
-    path = description_path(weights_path)
+    path = spec_path_for_weights(weights_path)
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
@@ -80,7 +81,7 @@ def load_trained_model(weights_path: str):
     try:
         model = build_model(description)
     except (TypeError, ValueError) as exc:
-        raise ModelFileError(f"{description_path(weights_path)}: cannot build the model ({exc})") from None
+        raise ModelFileError(f"{spec_path_for_weights(weights_path)}: cannot build the model ({exc})") from None
     load_weights_checked(model, weights_path)
     return model, description
 
@@ -154,3 +155,90 @@ def get_predictions(index: int, partition: str, input_to_softmax, model_path: st
     line = "-" * 80
     print(f"{line}\nTrue transcription:\n\n{transcr}\n{line}\nPredicted transcription:\n\n{predicted}\n{line}")
     return transcr, predicted
+
+
+# --- beam search ------------------------------------------------------------------------------------
+LN10: float = float(np.log(10.0))  # ARPA/KenLM scores are log10; the decoder works in natural logs
+PRUNE_LOG_PROB: float = float(np.log(1e-3))  # characters less likely than this in a frame are not tried
+MAX_CANDIDATES: int = 12  # and at most this many characters per frame, the likeliest
+NEG_INF = float("-inf")
+
+
+def _lse(a: float, b: float) -> float:
+    """log(exp(a) + exp(b)) for Python floats (much faster than numpy on scalars)."""
+    if a < b:
+        a, b = b, a
+    return a if b == NEG_INF else a + math.log1p(math.exp(b - a))
+
+
+def prefix_beam_search(
+    probs: np.ndarray,
+    beam_width: int = 32,
+    lm=None,
+    alpha: float = 0.5,
+    beta: float = 1.0,
+    length: int | None = None,
+) -> str:
+    """CTC prefix beam search over one utterance's softmax output, shape (frames, 29).
+
+    Keeps the `beam_width` most likely prefixes, each scored as
+    ``log P_ctc(prefix) + alpha * log P_lm(words) + beta * n_words`` where the word language model
+    `lm` (a language_model.LanguageModel, optional) scores each word as the space after it is
+    emitted, and the last word and end of sentence at the end. Without an LM and with a wide enough
+    beam this finds the most probable labelling (summed over its alignments); with beam 1 and no LM
+    it is greedy decoding whenever every frame has one class above one half.
+    """
+    from char_map import index_map
+
+    log_probs = np.log(np.asarray(probs[:length], dtype=np.float64) + 1e-30)
+    order = np.argsort(-log_probs, axis=1)[:, :MAX_CANDIDATES]
+    use_lm = lm is not None
+    # prefix -> [log P(prefix, ending in blank), log P(prefix, ending in a character)]
+    beam: dict[str, list[float]] = {"": [0.0, NEG_INF]}
+    lm_cache: dict[str, tuple[object, float]] = {"": (lm.begin_state() if use_lm else None, 0.0)}
+
+    def lm_extend(prefix: str, new: str) -> None:
+        """LM state and score of `new` = prefix + one character."""
+        if new in lm_cache:
+            return
+        state, score = lm_cache[prefix]
+        if use_lm and new.endswith(" ") and prefix and not prefix.endswith(" "):
+            word = prefix.rsplit(" ", 1)[-1]
+            log10p, state = lm.score_word(state, word)
+            score += alpha * LN10 * log10p + beta
+        lm_cache[new] = (state, score)
+
+    for t, frame in enumerate(log_probs.tolist()):
+        candidates = [(index_map[c], frame[c]) for c in order[t].tolist()
+                      if c != BLANK_INDEX and frame[c] >= PRUNE_LOG_PROB]
+        blank = frame[BLANK_INDEX]
+        nxt: dict[str, list[float]] = {}
+        for prefix, (pb, pnb) in beam.items():
+            total = _lse(pb, pnb)
+            entry = nxt.setdefault(prefix, [NEG_INF, NEG_INF])
+            entry[0] = _lse(entry[0], total + blank)
+            last = prefix[-1] if prefix else None
+            for ch, lp in candidates:
+                new = prefix + ch
+                new_entry = nxt.setdefault(new, [NEG_INF, NEG_INF])
+                if ch == last:
+                    new_entry[1] = _lse(new_entry[1], pb + lp)  # a repeat needs a blank between
+                    entry[1] = _lse(entry[1], pnb + lp)  # otherwise it merges into the prefix
+                else:
+                    new_entry[1] = _lse(new_entry[1], total + lp)
+                lm_extend(prefix, new)
+        scored = sorted(nxt.items(), key=lambda kv: _lse(*kv[1]) + lm_cache[kv[0]][1], reverse=True)
+        beam = dict(scored[:beam_width])
+
+    def final_score(prefix: str) -> float:
+        state, score = lm_cache[prefix]
+        if use_lm:
+            word = prefix.rstrip(" ").rsplit(" ", 1)[-1] if not prefix.endswith(" ") else ""
+            if word:
+                log10p, state = lm.score_word(state, word)
+                score += alpha * LN10 * log10p + beta
+            score += alpha * LN10 * lm.score_end(state)
+        return _lse(*beam[prefix]) + score
+
+    best = max(beam, key=final_score)
+    return " ".join(best.split())

@@ -1,11 +1,30 @@
-"""Comparing trained models: loss histories from results/*.pickle, the seed's two-panel loss plot,
-and a plain-language summary of which model learned best."""
+"""Evaluating trained models: character and word error rates (CER/WER, jiwer) over a whole corpus
+file with greedy, beam or beam + language-model decoding; loss histories from results/*.pickle, the
+seed's two-panel loss plot and a comparison table.
+
+    python evaluate.py --weights results/model_end.h5 --corpus valid_corpus.json
+    python evaluate.py --weights results/model_end.h5 --corpus valid_corpus.json --lm results/lm.arpa --beam 32
+    python evaluate.py --weights results/model_end.h5 --corpus valid_corpus.json --lm results/lm.arpa --tune
+
+The model is rebuilt from the description saved beside its weights (results/model_end.json), so no
+model call needs retyping. Inference is batched (utterances sorted by length, so little padding);
+the softmax outputs are computed once and every decoding reuses them. ``--report`` writes one line
+per utterance (TSV). ``--tune`` searches the LM weight and word bonus on the corpus given, which
+must be the validation split, never the test set.
+"""
 
 from __future__ import annotations
 
+import argparse
 import glob
+import itertools
 import os
 import pickle
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
 
 
 def load_histories(results_dir: str = "results") -> dict[str, dict]:
@@ -60,3 +79,165 @@ def summarize_histories(histories: dict[str, dict]) -> str:
     if rising:
         lines.append("Validation loss ended above its best (over-fitting or instability) for: " + ", ".join(rising) + ".")
     return "\n".join(lines)
+
+
+# --- error rates over a corpus ------------------------------------------------------------------------
+@dataclass
+class Evaluation:
+    """Error rates of one decoding over a corpus, with the per-utterance hypotheses."""
+
+    cer: float
+    wer: float
+    references: list[str]
+    hypotheses: list[str]
+    paths: list[str]
+    decode_seconds: float = 0.0
+    settings: dict = field(default_factory=dict)
+
+
+def error_rates(references: list[str], hypotheses: list[str]) -> tuple[float, float]:
+    """(CER, WER) over whole lists, as jiwer computes them (errors / reference length)."""
+    import jiwer
+
+    return float(jiwer.cer(references, hypotheses)), float(jiwer.wer(references, hypotheses))
+
+
+def corpus_probabilities(transcriber, corpus_json: str, batch_size: int = 16, progress: bool = True):
+    """(paths, texts, softmax outputs) for every usable utterance of a corpus file (any duration)."""
+    from tqdm.auto import tqdm
+
+    from data_generator import read_corpus
+
+    corpus = read_corpus(corpus_json)
+    if not corpus.audio_paths:
+        raise ValueError(f"{corpus_json}: no usable utterances")
+    order = np.argsort(corpus.durations)  # batches of similar length: little padding
+    probs: list[np.ndarray | None] = [None] * len(order)
+    with tqdm(total=len(order), desc="Inference", unit="utt", disable=not progress) as bar:
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            feats = [transcriber.features(corpus.audio_paths[i]) for i in idx]
+            for i, p in zip(idx, transcriber.probabilities(feats)):
+                probs[i] = p
+            bar.update(len(idx))
+    return corpus.audio_paths, corpus.texts, probs
+
+
+def decode_all(probs, beam: int = 0, lm=None, alpha: float = 0.5, beta: float = 1.0, progress: bool = False) -> list[str]:
+    """Decode every utterance: greedy when beam is 0, else prefix beam search (with `lm` if given)."""
+    from tqdm.auto import tqdm
+
+    from decoding import greedy_decode, prefix_beam_search
+
+    if beam <= 0 and lm is None:
+        return [" ".join(greedy_decode(p).split()) for p in probs]
+    return [prefix_beam_search(p, beam_width=max(beam, 1), lm=lm, alpha=alpha, beta=beta)
+            for p in tqdm(probs, desc="Decoding", unit="utt", disable=not progress)]
+
+
+def evaluate_decoding(paths, texts, probs, beam=0, lm=None, alpha=0.5, beta=1.0, progress=False) -> Evaluation:
+    """Decode and score; the settings and decoding time are kept with the result."""
+    start = time.perf_counter()
+    hyps = decode_all(probs, beam, lm, alpha, beta, progress)
+    seconds = time.perf_counter() - start
+    cer, wer = error_rates(texts, hyps)
+    settings = {"beam": beam, "lm": getattr(lm, "path", None), "alpha": alpha if lm else None, "beta": beta if lm else None}
+    return Evaluation(cer, wer, list(texts), hyps, list(paths), seconds, settings)
+
+
+def tune_lm_weights(texts, probs, lm, beam: int, alphas=(0.3, 0.5, 0.8, 1.2), betas=(0.0, 1.0, 2.0, 3.0),
+                    progress: bool = True) -> tuple[float, float, Evaluation]:
+    """Grid search of (alpha, beta) by WER on the given (validation) utterances."""
+    from tqdm.auto import tqdm
+
+    best = None
+    for alpha, beta in tqdm(list(itertools.product(alphas, betas)), desc="Tuning", disable=not progress):
+        result = evaluate_decoding([""] * len(texts), texts, probs, beam, lm, alpha, beta)
+        if best is None or (result.wer, result.cer) < (best[2].wer, best[2].cer):
+            best = (alpha, beta, result)
+    return best
+
+
+def write_report(path: str, evaluation: Evaluation) -> None:
+    """One TSV line per utterance: audio path, CER, WER, reference, hypothesis (atomically)."""
+    from utils import write_atomic
+
+    lines = ["path\tcer\twer\treference\thypothesis"]
+    for p, ref, hyp in zip(evaluation.paths, evaluation.references, evaluation.hypotheses):
+        cer, wer = error_rates([ref], [hyp])
+        lines.append(f"{p}\t{cer:.4f}\t{wer:.4f}\t{ref}\t{hyp}")
+    write_atomic(path, ("\n".join(lines) + "\n").encode("utf-8"))
+
+
+def comparison_table(results_dir: str = "results", corpus_json: str = "valid_corpus.json", lm_path: str | None = None,
+                     beam: int = 32, alpha: float = 0.5, beta: float = 1.0, progress: bool = False):
+    """A pandas DataFrame: model, parameters, best val loss, greedy CER/WER and (with lm_path) beam+LM CER/WER."""
+    import pandas as pd
+
+    from decoding import Transcriber, spec_path_for_weights
+    from language_model import LanguageModel
+
+    lm = LanguageModel(lm_path) if lm_path else None
+    rows = []
+    for name, history in load_histories(results_dir).items():
+        weights = os.path.join(results_dir, name + ".h5")
+        if not (os.path.exists(weights) and os.path.exists(spec_path_for_weights(weights))):
+            continue
+        transcriber = Transcriber(weights)
+        paths, texts, probs = corpus_probabilities(transcriber, corpus_json, progress=progress)
+        greedy = evaluate_decoding(paths, texts, probs)
+        row = {"model": name, "builder": transcriber.description.get("builder"),
+               "params": transcriber.model.count_params(), "best val loss": round(min(history["val_loss"]), 1),
+               "epochs": len(history["val_loss"]), "greedy CER": round(greedy.cer, 3), "greedy WER": round(greedy.wer, 3)}
+        if lm is not None:
+            with_lm = evaluate_decoding(paths, texts, probs, beam, lm, alpha, beta)
+            row.update({"LM CER": round(with_lm.cer, 3), "LM WER": round(with_lm.wer, 3)})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model") if rows else pd.DataFrame()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="CER/WER of a trained model over a corpus file")
+    parser.add_argument("--weights", required=True, help="weights saved by train_model, e.g. results/model_end.h5")
+    parser.add_argument("--corpus", required=True, help="JSON-lines corpus file to evaluate on")
+    parser.add_argument("--lm", help="ARPA language model (language_model.py builds one)")
+    parser.add_argument("--beam", type=int, default=None, help="beam width (default: greedy; 32 with --lm)")
+    parser.add_argument("--alpha", type=float, default=0.5, help="LM weight")
+    parser.add_argument("--beta", type=float, default=1.0, help="word insertion bonus")
+    parser.add_argument("--tune", action="store_true", help="grid-search alpha and beta on this (validation) corpus")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--report", help="per-utterance TSV report to write")
+    parser.add_argument("--quiet", action="store_true")
+    args = parser.parse_args(argv)
+    from decoding import ModelFileError, Transcriber
+
+    beam = args.beam if args.beam is not None else (32 if args.lm else 0)
+    try:
+        transcriber = Transcriber(args.weights)
+        lm = None
+        if args.lm:
+            from language_model import LanguageModel, check_lm_excludes
+
+            check_lm_excludes(args.lm, args.corpus)
+            lm = LanguageModel(args.lm)
+        paths, texts, probs = corpus_probabilities(transcriber, args.corpus, args.batch_size, not args.quiet)
+    except (ModelFileError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    alpha, beta = args.alpha, args.beta
+    if args.tune:
+        if lm is None:
+            parser.error("--tune needs --lm")
+        alpha, beta, _ = tune_lm_weights(texts, probs, lm, beam, progress=not args.quiet)
+        print(f"tuned on {args.corpus}: alpha={alpha} beta={beta}")
+    result = evaluate_decoding(paths, texts, probs, beam, lm, alpha, beta, progress=not args.quiet)
+    mode = "greedy" if beam <= 0 and lm is None else f"beam {beam}" + (f" + LM (alpha={alpha}, beta={beta})" if lm else "")
+    print(f"{args.corpus}: {len(texts)} utterances, {mode}: CER {result.cer:.4f}  WER {result.wer:.4f}")
+    if args.report:
+        write_report(args.report, result)
+        print(f"per-utterance report: {args.report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-dir", default="results")
     parser.add_argument("--utterances", type=int, default=300, help="size of the synthesised corpus, if built")
     parser.add_argument("--output", default="vui_notebook", help="stem of the .executed.ipynb and .html written")
+    parser.add_argument("--log-output", action="store_true", help="also print the cells' output here (for logs)")
     parser.add_argument("--timeout", type=int, default=-1, help="seconds per cell before giving up (-1: none)")
     args = parser.parse_args(argv)
     params = build_parameters(args)
@@ -89,12 +90,18 @@ def main(argv: list[str] | None = None) -> int:
 
     import papermill
 
+    if args.log_output:  # papermill logs cell output through `logging`, silent unless configured
+        import logging
+
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+
     executed, html = f"{args.output}.executed.ipynb", f"{args.output}.html"
     print(f"Running {os.path.basename(NOTEBOOK)} with {params}", flush=True)
     start = time.time()
     try:
         papermill.execute_notebook(NOTEBOOK, executed, parameters=params, progress_bar=True, cwd=ROOT,
-                                   kernel_name="python3", execution_timeout=None if args.timeout < 0 else args.timeout)
+                                   kernel_name="python3", execution_timeout=None if args.timeout < 0 else args.timeout,
+                                   log_output=args.log_output)
     except papermill.PapermillExecutionError as exc:
         export_html(executed, html)
         print(f"error: the notebook failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}\n"

@@ -1,0 +1,160 @@
+"""Decoding, evaluation and transcription: beam search against greedy and brute force, the LM's
+effect, error rates, the evaluate and transcribe commands end to end."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile
+
+from char_map import BLANK_INDEX, char_map
+from decoding import greedy_decode, prefix_beam_search
+from evaluate import error_rates
+from tests.conftest import ROOT, tone_for_text
+
+RNG = np.random.default_rng(0)
+
+
+def peaky(frames: int) -> np.ndarray:
+    """Softmax-like outputs where one class has more than half the mass in every frame."""
+    p = RNG.dirichlet(np.ones(29), size=frames) * 0.45
+    p[np.arange(frames), RNG.integers(0, 29, size=frames)] += 0.55
+    return p
+
+
+def test_greedy_merges_repeats_and_drops_blanks():
+    seq = [char_map["h"], char_map["h"], BLANK_INDEX, char_map["i"], BLANK_INDEX, char_map["i"]]
+    assert greedy_decode(np.eye(29)[seq]) == "hii"
+
+
+def test_beam_one_without_lm_equals_greedy():
+    for _ in range(200):
+        p = peaky(int(RNG.integers(5, 60)))
+        assert prefix_beam_search(p, beam_width=1) == " ".join(greedy_decode(p).split())
+
+
+def brute_force_best(probs: np.ndarray, support: list[int]) -> str:
+    """The most probable labelling, summing every alignment path over the support classes."""
+    totals: dict[str, float] = {}
+    for path in itertools.product(support, repeat=len(probs)):
+        text = greedy_decode(np.eye(29)[list(path)])
+        totals[text] = totals.get(text, 0.0) + float(np.prod([probs[t, c] for t, c in enumerate(path)]))
+    return max(totals, key=totals.get)
+
+
+def test_wide_beam_finds_the_brute_force_best_labelling():
+    support = [char_map["a"], char_map["b"], BLANK_INDEX]
+    differs = 0
+    for _ in range(40):
+        probs = np.zeros((6, 29))
+        probs[:, support] = RNG.dirichlet(np.ones(3), size=6)
+        best = brute_force_best(probs, support)
+        assert prefix_beam_search(probs, beam_width=200) == best
+        differs += best != greedy_decode(probs)
+    assert differs > 0  # the cases include ones where greedy decoding is not the best labelling
+
+
+def test_error_rates_on_a_known_pair():
+    cer, wer = error_rates(["hello world"], ["hallo world"])
+    assert cer == pytest.approx(1 / 11) and wer == pytest.approx(1 / 2)
+    assert error_rates(["a b c", "d e"], ["a b", ""]) == (pytest.approx(5 / 8), pytest.approx(3 / 5))
+
+
+def spell(text: str, confusions: dict[int, dict[str, float]]) -> np.ndarray:
+    """Frames spelling `text` with a blank between letters; at letter i, `confusions` may spread mass."""
+    frames = []
+    for i, ch in enumerate(text):
+        frame = np.full(29, 1e-4)
+        for c, p in confusions.get(i, {ch: 0.98}).items():
+            frame[char_map[c]] = p
+        frames.append(frame / frame.sum())
+        blank = np.full(29, 1e-4)
+        blank[BLANK_INDEX] = 0.98
+        frames.append(blank / blank.sum())
+    return np.array(frames)
+
+
+TINY_ARPA = """\\data\\
+ngram 1=6
+
+\\1-grams:
+-99\t<s>\t0
+-0.5\t</s>
+-3.0\t<unk>
+-0.4\tcat
+-3.0\tcap
+-1.0\tthe
+
+\\end\\
+"""
+
+
+def test_language_model_changes_the_choice_as_its_probabilities_say(tmp_path):
+    from language_model import LanguageModel
+
+    arpa = tmp_path / "tiny.arpa"
+    arpa.write_text(TINY_ARPA)
+    lm = LanguageModel(str(arpa))
+    # The acoustics favour "cap" (0.6 vs 0.4 on the last letter); the LM prefers "cat" by 10^2.6.
+    probs = spell("the cap", {6: {"p": 0.6, "t": 0.4}})
+    assert prefix_beam_search(probs, beam_width=16) == "the cap"
+    assert prefix_beam_search(probs, beam_width=16, lm=lm, alpha=1.0, beta=0.0) == "the cat"
+    # A weak LM weight cannot overturn the acoustics: log(0.6/0.4) > 0.1 * ln(10) * 2.6.
+    assert prefix_beam_search(probs, beam_width=16, lm=lm, alpha=0.05, beta=0.0) == "the cap"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny model trained for a few epochs on the tone-coded corpus, in a temporary results folder."""
+    import keras
+
+    import sample_models as sm
+    import train_utils as tu
+    from tests.conftest import make_tiny_corpus
+
+    tmp = tmp_path_factory.mktemp("trained")
+    train_json, valid_json = make_tiny_corpus(str(tmp / "corpus"), n_train=24, n_valid=8)
+    keras.utils.set_random_seed(0)
+    model = sm.bidirectional_rnn_model(input_dim=161, units=16, verbose=False)
+    tu.train_model(model, "m.pickle", "m.h5", train_json, valid_json, minibatch_size=8, epochs=3, verbose=0,
+                   results_dir=str(tmp / "results"))
+    return tmp, str(tmp / "results" / "m.h5"), valid_json
+
+
+def run(args, **kwargs):
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=600, cwd=ROOT, **kwargs)
+
+
+def test_evaluate_command_prints_rates_and_writes_report(trained):
+    tmp, weights, valid_json = trained
+    report = str(tmp / "report.tsv")
+    out = run([os.path.join(ROOT, "evaluate.py"), "--weights", weights, "--corpus", valid_json, "--report", report, "--quiet"])
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "8 utterances, greedy: CER" in out.stdout
+    with open(report) as f:
+        lines = f.read().splitlines()
+    assert lines[0].split("\t") == ["path", "cer", "wer", "reference", "hypothesis"] and len(lines) == 9
+
+
+def test_transcribe_generated_clips_end_to_end(trained, tmp_path):
+    _, weights, _ = trained
+    mono = str(tmp_path / "one.wav")
+    soundfile.write(mono, tone_for_text("a cab", RNG), 16000)
+    stereo = str(tmp_path / "two words.flac")
+    wave = tone_for_text("hi dog", RNG, sample_rate=44100)
+    soundfile.write(stereo, np.stack([wave, wave], axis=1), 44100)
+    single = run([os.path.join(ROOT, "transcribe.py"), "--model", weights, mono])
+    assert single.returncode == 0, single.stderr[-2000:]
+    assert len(single.stdout.splitlines()) == 1 and "\t" not in single.stdout
+    both = run([os.path.join(ROOT, "transcribe.py"), "--model", weights, "-v", mono, stereo])
+    assert both.returncode == 0, both.stderr[-2000:]
+    lines = both.stdout.splitlines()
+    assert [l.split("\t")[0] for l in lines] == [mono, stereo]
+    assert "faster than real time" in both.stderr
+    bad = run([os.path.join(ROOT, "transcribe.py"), "--model", weights, str(tmp_path / "missing.wav")])
+    assert bad.returncode == 1 and bad.stdout == "" and "missing.wav: audio file not found" in bad.stderr

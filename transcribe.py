@@ -1,0 +1,105 @@
+"""Transcribe audio files with a trained model.
+
+    python transcribe.py recording.wav                 # prints the transcript alone
+    python transcribe.py a.flac b.wav                  # prints "<path>\t<transcript>" per file
+    python transcribe.py --lm results/lm.arpa a.wav    # beam search with the word language model
+    python transcribe.py -v a.wav                      # also reports the real-time factor (stderr)
+
+Any sample rate of 16 kHz or more and any channel count the data layer reads (mixed down to mono).
+The model defaults to the best one in results/ (lowest validation loss among the saved models with
+a description); ``--model`` picks another. Nothing but transcripts goes to standard output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import pickle
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def best_saved_model(results_dir: str = RESULTS_DIR) -> str:
+    """Weights path of the saved model with the lowest validation loss (needs its .json and .pickle)."""
+    import json
+
+    best = None
+    for spec in sorted(glob.glob(os.path.join(glob.escape(results_dir), "**", "*.json"), recursive=True)):
+        try:
+            with open(spec, encoding="utf-8") as f:
+                training = json.load(f)["training"]
+            folder = os.path.dirname(spec)
+            weights = os.path.join(folder, training["weights"])
+            with open(os.path.join(folder, training["pickle"]), "rb") as f:
+                val = min(pickle.load(f)["val_loss"])
+        except (OSError, KeyError, ValueError, TypeError, pickle.UnpicklingError, EOFError):
+            continue
+        if os.path.exists(weights) and (best is None or val < best[0]):
+            best = (val, weights)
+    if best is None:
+        raise FileNotFoundError(f"no trained model in {results_dir}: train one (vui_notebook.ipynb) or pass --model")
+    return best[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Transcribe audio files with a trained model")
+    parser.add_argument("audio", nargs="+", help="audio files (WAV, FLAC, OGG, ...)")
+    parser.add_argument("--model", help="weights saved by train_model (default: the best in results/)")
+    parser.add_argument("--lm", help="ARPA word language model for beam search")
+    parser.add_argument("--beam", type=int, default=None, help="beam width (default: greedy; 32 with --lm)")
+    parser.add_argument("--alpha", type=float, default=None, help="LM weight (default: the LM's tuned value or 0.5)")
+    parser.add_argument("--beta", type=float, default=None, help="word bonus (default: the LM's tuned value or 1.0)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="report model, timing and real-time factor on stderr")
+    args = parser.parse_args(argv)
+
+    from decoding import ModelFileError, Transcriber, greedy_decode, prefix_beam_search
+    from utils import AudioError, load_audio
+
+    try:
+        weights = args.model or best_saved_model()
+        transcriber = Transcriber(weights)
+        lm = None
+        if args.lm:
+            from language_model import LanguageModel
+
+            lm = LanguageModel(args.lm)
+    except (ModelFileError, FileNotFoundError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    defaults = getattr(lm, "tuned", None) or {}
+    alpha = args.alpha if args.alpha is not None else defaults.get("alpha", 0.5)
+    beta = args.beta if args.beta is not None else defaults.get("beta", 1.0)
+    beam = args.beam if args.beam is not None else (32 if lm else 0)
+    failures = 0
+    audio_seconds = compute_seconds = 0.0
+    for path in args.audio:
+        try:
+            start = time.perf_counter()
+            samples, rate = load_audio(path)
+            probs = transcriber.probabilities([transcriber.features(path)])[0]
+            if beam <= 0 and lm is None:
+                text = " ".join(greedy_decode(probs).split())
+            else:
+                text = prefix_beam_search(probs, beam_width=max(beam, 1), lm=lm, alpha=alpha, beta=beta)
+            compute_seconds += time.perf_counter() - start
+            audio_seconds += len(samples) / rate
+        except AudioError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failures += 1
+            continue
+        print(text if len(args.audio) == 1 else f"{path}\t{text}", flush=True)
+    if args.verbose and audio_seconds:
+        mode = "greedy" if beam <= 0 and lm is None else f"beam {beam}" + (" + LM" if lm else "")
+        print(f"model {weights}, {mode}: {audio_seconds:.1f} s of audio in {compute_seconds:.2f} s, "
+              f"{audio_seconds / compute_seconds:.0f}x faster than real time (RTF {compute_seconds / audio_seconds:.4f})",
+              file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
