@@ -81,25 +81,32 @@ def spell(text: str, confusions: dict[int, dict[str, float]]) -> np.ndarray:
 
 TINY_ARPA = """\\data\\
 ngram 1=6
+ngram 2=1
 
 \\1-grams:
 -99\t<s>\t0
 -0.5\t</s>
 -3.0\t<unk>
--0.4\tcat
--3.0\tcap
--1.0\tthe
+-0.4\tcat\t0
+-3.0\tcap\t0
+-1.0\tthe\t0
+
+\\2-grams:
+-0.3\t<s> the
 
 \\end\\
 """
 
 
-def test_language_model_changes_the_choice_as_its_probabilities_say(tmp_path):
+@pytest.mark.parametrize("backend", ["python", "kenlm"])
+def test_language_model_changes_the_choice_as_its_probabilities_say(tmp_path, backend):
     from language_model import LanguageModel
 
+    if backend == "kenlm":
+        pytest.importorskip("kenlm")
     arpa = tmp_path / "tiny.arpa"
     arpa.write_text(TINY_ARPA)
-    lm = LanguageModel(str(arpa))
+    lm = LanguageModel(str(arpa), backend=backend)
     # The acoustics favour "cap" (0.6 vs 0.4 on the last letter); the LM prefers "cat" by 10^2.6.
     probs = spell("the cap", {6: {"p": 0.6, "t": 0.4}})
     assert prefix_beam_search(probs, beam_width=16) == "the cap"
