@@ -415,11 +415,14 @@ def build_lm_from_corpora(
     order: int = DEFAULT_ORDER,
     extra_text: str | None = None,
     exclude_jsons: Sequence[str] = (),
+    drop_excluded: bool = False,
 ) -> dict[str, Any]:
     """Estimate an LM from corpus transcripts (and a text file), write it and its sidecar.
 
     Raises ValueError, before writing anything, if a transcript of any `exclude_jsons` corpus is
-    among the LM sentences. Returns the sidecar's contents without the hash list.
+    among the LM sentences; with drop_excluded=True those sentences are left out of the LM text
+    instead (a training transcript that is also a validation transcript, say) and counted.
+    Returns the sidecar's contents without the hash list.
     """
     sentences: list[str] = []
     skipped_corpora = 0
@@ -435,6 +438,14 @@ def build_lm_from_corpora(
         raise ValueError("no LM sentences: the corpora and text file hold no usable transcripts")
 
     hashes = {sentence_hash(s) for s in sentences}
+    dropped = 0
+    if drop_excluded and exclude_jsons:
+        excluded = {sentence_hash(t) for corpus in exclude_jsons for t in read_transcripts(corpus)[0]}
+        kept = [s for s in sentences if sentence_hash(s) not in excluded]
+        dropped, sentences = len(sentences) - len(kept), kept
+        hashes -= excluded
+        if not sentences:
+            raise ValueError("no LM sentences left after leaving out the evaluation transcripts")
     for corpus in exclude_jsons:
         found, total = _overlap(corpus, hashes)
         if found:
@@ -460,6 +471,7 @@ def build_lm_from_corpora(
         "sentences": tables.sentences,
         "words": tables.words,
         "skipped_lines": {"corpora": skipped_corpora, "text": skipped_text},
+        "dropped_evaluation_sentences": dropped,
         "ngram_counts": {str(n): c for n, c in enumerate(tables.counts(), 1)},
         "discounts": {str(n): list(d) for n, d in enumerate(tables.discounts, 1)},
         "discount_fallback": {str(n): f for n, f in enumerate(tables.fallback, 1)},
@@ -508,6 +520,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--exclude", action="append", default=[], help="evaluation corpus that must not be LM text (repeatable)"
     )
+    parser.add_argument(
+        "--drop-excluded", action="store_true", help="leave out LM sentences that are --exclude transcripts instead of failing"
+    )
     parser.add_argument("--order", type=int, default=DEFAULT_ORDER, help="n-gram order (default %(default)s)")
     parser.add_argument("--out", required=True, help="ARPA file to write; its sidecar is <out>.json")
     args = parser.parse_args(argv)
@@ -515,7 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("give at least one --corpus or a --text file")
     start = time.perf_counter()
     try:
-        meta = build_lm_from_corpora(args.corpus, args.out, args.order, args.text, args.exclude)
+        meta = build_lm_from_corpora(args.corpus, args.out, args.order, args.text, args.exclude, args.drop_excluded)
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -250,3 +250,17 @@ def test_order_above_sentence_lengths(tmp_path):
     assert sum(p(lm, (BOS, "a"), w) for w in ["a", "b", EOS, UNK]) == pytest.approx(1.0, abs=TOLERANCE)
     chain = p(lm, (BOS,), "a") * p(lm, (BOS, "a"), "b") * p(lm, (BOS, "a", "b"), EOS)
     assert lm.score_sentence("a b") == pytest.approx(math.log10(chain), abs=TOLERANCE)
+
+
+def test_drop_excluded_leaves_evaluation_sentences_out(tmp_path):
+    train = tmp_path / "train.json"
+    valid = tmp_path / "valid.json"
+    train.write_text("".join(json.dumps({"key": f"{i}.wav", "duration": 1.0, "text": t}) + "\n"
+                             for i, t in enumerate(["the cat sat", "a dog ran", "the cat sat down"])))
+    valid.write_text(json.dumps({"key": "v.wav", "duration": 1.0, "text": "a dog ran"}) + "\n")
+    out = str(tmp_path / "lm.arpa")
+    with pytest.raises(ValueError, match="1 of its 1 transcripts are in the LM text"):
+        build_lm_from_corpora([str(train)], out, exclude_jsons=[str(valid)])
+    meta = build_lm_from_corpora([str(train)], out, exclude_jsons=[str(valid)], drop_excluded=True)
+    assert meta["dropped_evaluation_sentences"] == 1 and meta["sentences"] == 2
+    assert check_lm_excludes(out, str(valid)) == 1
