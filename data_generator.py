@@ -17,6 +17,8 @@ minibatch may be smaller); ``sort_by_duration`` holds for every epoch, not only 
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import random
@@ -40,9 +42,11 @@ from utils import (
     normalize_transcript,
     spectrogram_from_samples,
     text_to_int_sequence,
+    write_atomic,
 )
 
 RNG_SEED: int = 123
+FEATURE_VERSION: int = 1  # bump when feature code changes, so cached features are recomputed
 PARTITIONS: tuple[str, ...] = ("train", "valid", "test")
 
 
@@ -59,7 +63,7 @@ class Partition:
     texts: list[str] = field(default_factory=list)
     cursor: int = 0  # next batch within the current epoch
     epoch: int = 0
-    order: list[int] = field(default_factory=list)  # utterance indices for the current epoch
+    order: list[list[int]] = field(default_factory=list)  # the current epoch's batches of indices
 
 
 DURATION_TOLERANCE_S: float = 0.1  # a listed duration further than this from the audio's is an error
@@ -161,7 +165,9 @@ class AudioGenerator:
     Args (as in the seed): step and window in ms, max_freq in Hz, mfcc_dim coefficients,
     minibatch_size utterances, desc_file a training corpus to load at once, spectrogram chooses
     spectrogram (True) or MFCC (False) features, max_duration in seconds, sort_by_duration draws
-    training batches shortest first every epoch instead of shuffling.
+    training batches shortest first every epoch instead of shuffling. Beyond the seed:
+    bucket_by_duration batches utterances of similar length (see epoch_batches), and cache_dir
+    keeps computed features on disk (see feature_cache_path), shared by every model and epoch.
     """
 
     def __init__(
@@ -176,6 +182,8 @@ class AudioGenerator:
         max_duration: float = MAX_DURATION_S,
         sort_by_duration: bool = False,
         seed: int = RNG_SEED,
+        bucket_by_duration: bool = False,
+        cache_dir: str | None = None,
     ) -> None:
         if minibatch_size < 1:
             raise ValueError("minibatch_size must be at least 1")
@@ -189,6 +197,8 @@ class AudioGenerator:
         self.minibatch_size = minibatch_size
         self.max_duration = max_duration
         self.sort_by_duration = sort_by_duration
+        self.bucket_by_duration = bucket_by_duration
+        self.cache_dir = cache_dir
         self.seed = seed
         self.rng = random.Random(seed)
         self.partitions: dict[str, Partition] = {p: Partition() for p in PARTITIONS}
@@ -232,15 +242,35 @@ class AudioGenerator:
 
     # --- features -------------------------------------------------------------------------------
     def featurize(self, audio_clip: str) -> np.ndarray:
-        """Un-normalised features of one audio file, shape (frames, input_dim)."""
+        """Un-normalised features of one audio file, shape (frames, input_dim), from the cache if set."""
+        cache = self.feature_cache_path(audio_clip) if self.cache_dir else None
+        if cache is not None and os.path.exists(cache):
+            try:
+                return np.load(cache)
+            except (OSError, ValueError):  # damaged entry: compute again and replace it
+                pass
         samples, sample_rate = load_audio(audio_clip)
         if self.spectrogram:
-            return spectrogram_from_samples(
-                samples, sample_rate, self.step, self.window, self.max_freq, filename=audio_clip
-            )
-        return mfcc_from_samples(
-            samples, sample_rate, self.mfcc_dim, self.step, self.window, self.max_freq, filename=audio_clip
-        )
+            feats = spectrogram_from_samples(samples, sample_rate, self.step, self.window, self.max_freq, filename=audio_clip)
+        else:
+            feats = mfcc_from_samples(samples, sample_rate, self.mfcc_dim, self.step, self.window, self.max_freq, filename=audio_clip)
+        if cache is not None:
+            buffer = io.BytesIO()
+            np.save(buffer, feats)
+            os.makedirs(os.path.dirname(cache), exist_ok=True)
+            write_atomic(cache, buffer.getvalue())
+        return feats
+
+    def feature_cache_path(self, audio_clip: str) -> str:
+        """Where the features of `audio_clip` are cached: keyed by the file's absolute path, size,
+        modification time and every feature setting, so a change to any of them misses the cache.
+        Entries are written atomically, so several processes may fill the cache at once, and the
+        folder can be deleted at any time."""
+        st = os.stat(audio_clip)
+        key = json.dumps([os.path.abspath(audio_clip), st.st_size, st.st_mtime_ns, self.spectrogram,
+                          self.mfcc_dim, self.step, self.window, self.max_freq, FEATURE_VERSION])
+        digest = hashlib.sha1(key.encode()).hexdigest()
+        return os.path.join(self.cache_dir, digest[:2], digest + ".npy")
 
     def fit_train(self, k_samples: int = 100) -> None:
         """Feature mean and std over `k_samples` training clips drawn with a seeded generator."""
@@ -262,24 +292,40 @@ class AudioGenerator:
         n = len(self.partitions[partition].audio_paths)
         return -(-n // self.minibatch_size)
 
-    def epoch_order(self, partition: str, epoch: int) -> list[int]:
-        """Utterance indices of `partition` in the order epoch `epoch` draws them.
+    def epoch_batches(self, partition: str, epoch: int) -> list[list[int]]:
+        """Utterance indices of `partition`, in minibatches, in the order epoch `epoch` draws them.
 
-        Training data is shuffled with a generator seeded by (seed, epoch), or sorted by duration
-        when sort_by_duration is set; validation and test data keep corpus order.
+        Training data is shuffled with a generator seeded by (seed, epoch); with sort_by_duration it
+        is sorted shortest first instead; with bucket_by_duration, utterances of similar duration
+        (sorted with +-10 % random jitter) share a batch and the batches are drawn in a shuffled
+        order, which cuts padding while training still mixes. Validation and test data keep corpus
+        order. Every utterance is in exactly one batch; only the last batch may be smaller.
         """
         part = self.partitions[partition]
         order = list(range(len(part.audio_paths)))
+        rng = random.Random(f"{self.seed}:{epoch}")
+        size = self.minibatch_size
         if partition == "train":
             if self.sort_by_duration:
                 order.sort(key=lambda i: part.durations[i])
+            elif self.bucket_by_duration:
+                jitter = {i: part.durations[i] * (1 + rng.uniform(-0.1, 0.1)) for i in order}
+                order.sort(key=jitter.__getitem__)
+                batches = [order[i:i + size] for i in range(0, len(order), size)]
+                full = [b for b in batches if len(b) == size]
+                rng.shuffle(full)
+                return full + [b for b in batches if len(b) < size]
             else:
-                random.Random(f"{self.seed}:{epoch}").shuffle(order)
-        return order
+                rng.shuffle(order)
+        return [order[i:i + size] for i in range(0, len(order), size)]
+
+    def epoch_order(self, partition: str, epoch: int) -> list[int]:
+        """The utterance indices of epoch_batches, flattened."""
+        return [i for batch in self.epoch_batches(partition, epoch) for i in batch]
 
     def _start_epoch(self, partition: str, epoch: int) -> None:
         part = self.partitions[partition]
-        part.order, part.cursor, part.epoch = self.epoch_order(partition, epoch), 0, epoch
+        part.order, part.cursor, part.epoch = self.epoch_batches(partition, epoch), 0, epoch
 
     def drop(self, partition: str, indices: list[int]) -> None:
         """Remove the given utterances from `partition` (e.g. ones CTC cannot fit) and restart it."""
@@ -322,9 +368,8 @@ class AudioGenerator:
             raise CorpusError(f"no {partition} data loaded")
         if part.cursor >= len(part.order):
             self._start_epoch(partition, part.epoch + 1)
-        indices = part.order[part.cursor : part.cursor + self.minibatch_size]
-        part.cursor += len(indices)
-        return self.batch_from_indices(partition, indices)
+        part.cursor += 1
+        return self.batch_from_indices(partition, part.order[part.cursor - 1])
 
     def _forever(self, partition: str) -> Iterator[tuple[dict, dict]]:
         while True:

@@ -21,6 +21,7 @@ import functools
 import inspect
 from typing import Callable
 
+import backend_setup  # noqa: F401  (picks KERAS_BACKEND before Keras loads)
 import keras
 from keras import layers
 

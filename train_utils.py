@@ -29,8 +29,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
+import backend_setup  # noqa: F401  (picks KERAS_BACKEND before Keras loads)
 import keras
 import numpy as np
 
@@ -39,6 +38,8 @@ from data_generator import AudioGenerator
 from utils import MFCC_DIM, audio_feature_frames, write_atomic
 
 RESULTS_DIR: str = "results"
+# Computed features are kept here between epochs, models and runs (safe to delete at any time).
+FEATURE_CACHE_DIR: str = os.environ.get("VUI_FEATURE_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "vui", "features"))
 LOG_EPSILON: float = 1e-7  # added to softmax outputs before the log, as Keras 2's ctc_batch_cost did
 
 
@@ -123,6 +124,10 @@ def configure_gpu_memory_growth() -> list[str]:
         import jax
 
         return [str(d) for d in jax.devices() if d.platform == "gpu"]
+    if backend == "torch":  # torch allocates GPU memory as it goes already
+        import torch
+
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return []
 
 
@@ -273,18 +278,25 @@ def train_model(
     max_duration: float = 10.0,
     resume: bool = True,
     results_dir: str = RESULTS_DIR,
+    bucket_by_duration: bool = True,
+    cache_dir: str | None = FEATURE_CACHE_DIR,
 ) -> dict:
     """Train an acoustic model with CTC and save its history, weights and description in results/.
 
     Returns the history ``{'loss': [...], 'val_loss': [...]}`` of all finished epochs. Utterances
     whose transcript cannot fit in the model's output are reported by file and left out before
     training. A non-finite loss stops training with a message; the weights of the last finished
-    epoch are kept. verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch. See the
-    module docstring for the files written and how resuming works.
+    epoch are kept. verbose: 0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+
+    Beyond the seed's arguments: bucket_by_duration batches training utterances of similar length
+    (less padding, same data every epoch; False gives the seed's random batches), cache_dir keeps
+    computed features on disk (None computes them every time, as the seed did). See the module
+    docstring for the files written and how resuming works.
     """
     optimizer = optimizer or default_optimizer()
     audio_gen = AudioGenerator(minibatch_size=minibatch_size, spectrogram=spectrogram, mfcc_dim=mfcc_dim,
-                               sort_by_duration=sort_by_duration, max_duration=max_duration)
+                               sort_by_duration=sort_by_duration, max_duration=max_duration,
+                               bucket_by_duration=bucket_by_duration, cache_dir=cache_dir)
     audio_gen.load_train_data(train_json)
     audio_gen.load_validation_data(valid_json)
     expected_dim = audio_gen.input_dim
@@ -313,6 +325,7 @@ def train_model(
     run = {
         "train_json": os.path.abspath(train_json), "valid_json": os.path.abspath(valid_json),
         "minibatch_size": minibatch_size, "sort_by_duration": sort_by_duration, "max_duration": max_duration,
+        "bucket_by_duration": bucket_by_duration,
         "optimizer": _optimizer_description(optimizer),
     }
     description = {
@@ -381,9 +394,7 @@ def _run_epoch(model: keras.Model, audio_gen: AudioGenerator, partition: str, ep
     """One pass over `partition`: train on 'train', evaluate otherwise. Returns the mean loss per
     utterance, or NaN as soon as a batch's loss is not finite. The next batch's features are
     computed in a background thread while the model works on the current one."""
-    order = audio_gen.epoch_order(partition, epoch)
-    size = audio_gen.minibatch_size
-    batches = [order[i:i + size] for i in range(0, len(order), size)]
+    batches = audio_gen.epoch_batches(partition, epoch)
     total, count = 0.0, 0
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(audio_gen.batch_from_indices, partition, batches[0])

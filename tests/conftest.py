@@ -12,7 +12,8 @@ import soundfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("VUI_FEATURE_CACHE", os.path.join(os.environ.get("TMPDIR", "/tmp"), f"vui-test-cache-{os.getpid()}"))
+import backend_setup  # noqa: E402,F401  (the same backend choice as the product)
 
 from char_map import CHARACTERS  # noqa: E402
 from utils import SAMPLE_RATE  # noqa: E402
@@ -67,3 +68,12 @@ def librispeech_test_clean():
     if not os.path.isdir(LIBRISPEECH_TEST_CLEAN):
         pytest.skip("../shared/corpora/LibriSpeech/test-clean is not here")
     return LIBRISPEECH_TEST_CLEAN
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _remove_feature_cache():
+    """The tests' feature cache lives in a temporary folder, removed at the end."""
+    yield
+    import shutil
+
+    shutil.rmtree(os.environ["VUI_FEATURE_CACHE"], ignore_errors=True)

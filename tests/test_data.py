@@ -257,3 +257,47 @@ def test_real_librispeech_batch(librispeech_test_clean, tmp_path):
     assert inputs["the_input"].shape[2] == 161
     expected = [utils.audio_feature_frames(p) for p in gen.train_audio_paths]
     assert sorted(inputs["input_length"][:, 0]) == sorted(expected)
+
+
+def test_bucketed_batches_cover_every_utterance_and_cut_padding(tiny_corpus):
+    plain = AudioGenerator(minibatch_size=5, desc_file=tiny_corpus[0])
+    bucketed = AudioGenerator(minibatch_size=5, desc_file=tiny_corpus[0], bucket_by_duration=True)
+
+    def padding(gen, epoch):
+        total = 0.0
+        for batch in gen.epoch_batches("train", epoch):
+            durations = [gen.train_durations[i] for i in batch]
+            total += sum(max(durations) - d for d in durations)
+        return total
+
+    for epoch in range(3):
+        batches = bucketed.epoch_batches("train", epoch)
+        assert sorted(i for b in batches for i in b) == list(range(24))
+        assert [len(b) for b in batches] == [5, 5, 5, 5, 4]
+        assert padding(bucketed, epoch) < padding(plain, epoch)
+    assert bucketed.epoch_batches("train", 0) != bucketed.epoch_batches("train", 1)  # still mixes
+
+
+def test_feature_cache_is_exact_and_keyed_by_settings(tiny_corpus, tmp_path):
+    cache = str(tmp_path / "cache")
+    path = AudioGenerator(desc_file=tiny_corpus[0]).train_audio_paths[0]
+    plain = AudioGenerator().featurize(path)
+    gen = AudioGenerator(cache_dir=cache)
+    first, second = gen.featurize(path), gen.featurize(path)
+    np.testing.assert_array_equal(first, plain)
+    np.testing.assert_array_equal(second, plain)
+    assert os.path.exists(gen.feature_cache_path(path))
+    mfcc = AudioGenerator(cache_dir=cache, spectrogram=False)
+    assert mfcc.feature_cache_path(path) != gen.feature_cache_path(path)
+    assert mfcc.featurize(path).shape[1] == 13
+    before = gen.feature_cache_path(path)
+    os.utime(path, ns=(1, 1))  # the audio changed: its old entry no longer applies
+    assert gen.feature_cache_path(path) != before
+    gen.featurize(path)
+    with open(gen.feature_cache_path(path), "wb") as f:
+        f.write(b"damaged")
+    np.testing.assert_array_equal(gen.featurize(path), plain)  # recomputed and replaced
+    import shutil
+
+    shutil.rmtree(cache)  # safe to delete
+    np.testing.assert_array_equal(gen.featurize(path), plain)
