@@ -2,33 +2,24 @@
 
 Measured on this project's 2-core CPU (BENCHMARKS.md), the torch backend trains the capstone's
 recurrent models several times faster than TensorFlow and, unlike JAX or TensorFlow with XLA, does
-not recompile for every new batch length. So when neither ``KERAS_BACKEND`` nor ``~/.keras/keras.json``
-names a backend, torch is used if it is installed, else TensorFlow. Set ``KERAS_BACKEND=tensorflow``
-(or ``jax``) to override; every module runs unchanged on all three.
+not recompile for every new batch length. So unless ``KERAS_BACKEND`` names a backend, torch is used
+if it is installed, else TensorFlow. (``~/.keras/keras.json`` is not consulted: Keras writes
+"tensorflow" there on first import, so it cannot tell a user's choice from a default.) Set
+``KERAS_BACKEND=tensorflow`` (or ``jax``) to override; every module runs unchanged on all three.
 """
 
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 
 PREFERRED_BACKENDS: tuple[str, ...] = ("torch", "tensorflow")  # fastest first, as measured
 
 
-def _configured_in_keras_json() -> str | None:
-    path = os.path.join(os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras")), "keras.json")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f).get("backend")
-    except (OSError, ValueError):
-        return None
-
-
 def select_backend() -> str:
     """Set KERAS_BACKEND (if unset) and return the backend Keras will use."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    chosen = os.environ.get("KERAS_BACKEND") or _configured_in_keras_json()
+    chosen = os.environ.get("KERAS_BACKEND")
     if chosen:
         return chosen
     for name in PREFERRED_BACKENDS:

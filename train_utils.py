@@ -2,7 +2,8 @@
 
 A run writes, all inside ``results/`` and each file atomically (temporary file + rename):
 
-- ``<pickle_path>``: ``{'loss': [...], 'val_loss': [...]}``, one value per finished epoch;
+- ``<pickle_path>``: ``{'loss': [...], 'val_loss': [...], 'epoch_seconds': [...]}``, one value per
+  finished epoch (the seed's comparison cell reads the first two);
 - ``<save_model_path>``: the acoustic model's weights after the last finished epoch, in the HDF5
   layout that ``model.load_weights('results/<save_model_path>')`` reads on a freshly built model;
 - ``<save_model_path minus extension>.json``: how the model was built (builder and arguments),
@@ -26,6 +27,7 @@ import math
 import os
 import pickle
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
@@ -367,6 +369,7 @@ def train_model(
     for epoch in range(initial_epoch, epochs):
         if verbose:
             print(f"Epoch {epoch + 1}/{epochs}", flush=True)
+        epoch_start = time.perf_counter()
         progbar = keras.utils.Progbar(audio_gen.steps_per_epoch("train"), verbose=verbose,
                                        stateful_metrics=["loss", "val_loss"], unit_name="step")
         loss = _run_epoch(model, audio_gen, "train", epoch, progbar)
@@ -382,6 +385,7 @@ def train_model(
         progbar.update(progbar.target, values=[("loss", loss), ("val_loss", val_loss)], finalize=True)
         history["loss"].append(loss)
         history["val_loss"].append(val_loss)
+        history.setdefault("epoch_seconds", []).append(round(time.perf_counter() - epoch_start, 2))
         good_weights = input_to_softmax.get_weights()
         save_state(paths, input_to_softmax, optimizer, history, description, fingerprint, epochs_done=epoch + 1)
     if os.path.exists(paths["resume"]):

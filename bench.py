@@ -1,0 +1,214 @@
+"""Training and transcription speed: a faithful port of the original's settings against our default,
+on the same data, in one run.
+
+    python bench.py                       # LibriSpeech test-clean from ../shared if present, else synthetic
+    python bench.py --limit 400 --models rnn_model cnn_rnn_model final_model --write BENCHMARKS.md
+
+Modes, each model trained for one epoch from the same seed in a fresh process:
+
+- faithful: what the original did — TensorFlow backend (no XLA), features computed from audio for
+  every batch, batches drawn at random (each padded to its longest clip);
+- default:  what ``train_model`` does now — the backend ``backend_setup`` picks (torch when installed),
+  features read from the on-disk cache (filled once beforehand, timed separately), batches of
+  similar duration, the next batch prepared while the model trains.
+
+Prints seconds per epoch (training + validation pass), training utterances per second, the ratio
+default / faithful, and both first-epoch losses (same data, same model: they should agree within
+the noise of batch order and backend arithmetic), then the real-time factor of transcription.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+SHARED_TEST_CLEAN = os.path.join(ROOT, "..", "shared", "corpora", "LibriSpeech", "test-clean")
+MODEL_CALLS: dict[str, dict] = {
+    "rnn_model": dict(input_dim=161, units=200, activation="relu"),
+    "cnn_rnn_model": dict(input_dim=161, filters=200, kernel_size=11, conv_stride=2, conv_border_mode="valid", units=200),
+    "final_model": dict(input_dim=161, filters=200, kernel_size=11, conv_stride=2, conv_border_mode="valid", units=200, recur_layers=2),
+}
+
+
+def machine_description() -> str:
+    """CPU model, cores and memory of this machine, for the report."""
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    try:
+        with open("/proc/meminfo") as f:
+            mem = int(next(line.split()[1] for line in f if line.startswith("MemTotal"))) / 2**20
+    except (OSError, StopIteration):
+        mem = float("nan")
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB RAM, Python {platform.python_version()}"
+
+
+def prepare_corpus(folder: str, limit: int, valid_limit: int) -> tuple[str, str, str]:
+    """(train_json, valid_json, description): test-clean split by speaker if present, else synthetic."""
+    from create_desc_json import scan_corpus, split_by_speaker, write_corpus
+
+    if os.path.isdir(SHARED_TEST_CLEAN):
+        scan = scan_corpus(SHARED_TEST_CLEAN, progress=False)
+        train, valid = split_by_speaker(scan.entries, SHARED_TEST_CLEAN, valid_speakers=8)
+        name = "LibriSpeech test-clean (32 training / 8 held-out speakers)"
+    else:
+        from synth_corpus import build_synthetic_corpus
+
+        build_synthetic_corpus(os.path.join(folder, "synth"), n_utterances=max(300, limit + valid_limit),
+                               train_json=os.path.join(folder, "t.json"), valid_json=os.path.join(folder, "v.json"),
+                               progress=False)
+        train = [json.loads(line) for line in open(os.path.join(folder, "t.json"))]
+        valid = [json.loads(line) for line in open(os.path.join(folder, "v.json"))]
+        name = "synthetic eSpeak NG corpus"
+    train, valid = train[:limit], valid[:valid_limit]
+    paths = os.path.join(folder, "train.json"), os.path.join(folder, "valid.json")
+    write_corpus(paths[0], train)
+    write_corpus(paths[1], valid)
+    hours = sum(e["duration"] for e in train) / 3600
+    return paths[0], paths[1], f"{name}: {len(train)} training utterances ({hours:.2f} h), {len(valid)} validation"
+
+
+def worker(mode: str, model_name: str, train_json: str, valid_json: str, cache_dir: str, minibatch_size: int) -> dict:
+    """One epoch of one model in this process; returns the measurements."""
+    import keras
+
+    import sample_models
+    from train_utils import train_model
+
+    keras.utils.set_random_seed(0)
+    model = getattr(sample_models, model_name)(**MODEL_CALLS[model_name], verbose=False)
+    faithful = mode == "faithful"
+    with tempfile.TemporaryDirectory() as results:
+        history = train_model(model, "b.pickle", "b.h5", train_json, valid_json, minibatch_size=minibatch_size,
+                              epochs=1, verbose=0, results_dir=results, bucket_by_duration=not faithful,
+                              cache_dir=None if faithful else cache_dir)
+    return {"backend": keras.backend.backend(), "seconds": history["epoch_seconds"][0],
+            "loss": history["loss"][0], "val_loss": history["val_loss"][0]}
+
+
+def fill_cache(train_json: str, valid_json: str, cache_dir: str) -> float:
+    """Compute every utterance's features into the cache; returns the seconds it took."""
+    from data_generator import AudioGenerator, read_corpus
+
+    gen = AudioGenerator(cache_dir=cache_dir)
+    start = time.perf_counter()
+    for desc in (train_json, valid_json):
+        for path in read_corpus(desc).audio_paths:
+            gen.featurize(path)
+    return time.perf_counter() - start
+
+
+def transcription_rtf(train_json: str, valid_json: str, cache_dir: str, n_files: int = 40) -> dict:
+    """Real-time factor of greedy and beam + LM transcription with a briefly trained final model."""
+    import keras
+
+    import sample_models
+    from data_generator import read_corpus
+    from decoding import Transcriber, greedy_decode, prefix_beam_search
+    from language_model import LanguageModel, build_lm_from_corpora
+    from train_utils import train_model
+    from utils import load_audio
+
+    keras.utils.set_random_seed(0)
+    with tempfile.TemporaryDirectory() as results:
+        model = sample_models.final_model(**MODEL_CALLS["final_model"], verbose=False)
+        train_model(model, "t.pickle", "t.h5", train_json, valid_json, epochs=1, verbose=0, results_dir=results, cache_dir=cache_dir)
+        lm_path = os.path.join(results, "lm.arpa")
+        build_lm_from_corpora([train_json], lm_path, exclude_jsons=[valid_json], drop_excluded=True)
+        transcriber, lm = Transcriber(os.path.join(results, "t.h5")), LanguageModel(lm_path)
+        files = read_corpus(valid_json).audio_paths[:n_files]
+        audio = sum(len(s) / r for s, r in (load_audio(f) for f in files))
+        out = {"files": len(files), "audio_seconds": round(audio, 1), "backend": keras.backend.backend()}
+        for mode in ("greedy", "beam 32 + LM"):
+            start = time.perf_counter()
+            for f in files:
+                probs = transcriber.probabilities([transcriber.features(f)])[0]
+                greedy_decode(probs) if mode == "greedy" else prefix_beam_search(probs, 32, lm, 0.5, 1.0)
+            seconds = time.perf_counter() - start
+            out[mode] = {"seconds": round(seconds, 2), "rtf": round(seconds / audio, 4), "x_real_time": round(audio / seconds, 1)}
+    return out
+
+
+def run_worker(args: list[str], backend: str | None) -> dict:
+    env = dict(os.environ)
+    if backend:
+        env["KERAS_BACKEND"] = backend
+    else:
+        env.pop("KERAS_BACKEND", None)
+    out = subprocess.run([sys.executable, os.path.abspath(__file__), *args], env=env, capture_output=True, text=True, cwd=ROOT)
+    if out.returncode != 0:
+        raise RuntimeError(f"worker {args} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=list(MODEL_CALLS), choices=list(MODEL_CALLS))
+    parser.add_argument("--limit", type=int, default=400, help="training utterances (the first N of the split)")
+    parser.add_argument("--valid-limit", type=int, default=100, help="validation utterances")
+    parser.add_argument("--minibatch-size", type=int, default=20)
+    parser.add_argument("--write", help="append the results table to this Markdown file")
+    parser.add_argument("--worker", nargs=6, metavar=("MODE", "MODEL", "TRAIN", "VALID", "CACHE", "BATCH"), help=argparse.SUPPRESS)
+    parser.add_argument("--rtf-worker", nargs=3, metavar=("TRAIN", "VALID", "CACHE"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    os.chdir(ROOT)
+    if args.worker:
+        mode, model, train, valid, cache, batch = args.worker
+        print(json.dumps(worker(mode, model, train, valid, cache, int(batch))))
+        return 0
+    if args.rtf_worker:
+        print(json.dumps(transcription_rtf(*args.rtf_worker)))
+        return 0
+
+    with tempfile.TemporaryDirectory() as tmp:
+        train_json, valid_json, corpus = prepare_corpus(tmp, args.limit, args.valid_limit)
+        cache = os.path.join(tmp, "cache")
+        print(f"Machine: {machine_description()}\nData: {corpus}", flush=True)
+        cache_seconds = fill_cache(train_json, valid_json, cache)
+        print(f"Feature cache filled once in {cache_seconds:.1f} s (then shared by every model and epoch)", flush=True)
+        rows = []
+        for model in args.models:
+            worker_args = [model, train_json, valid_json, cache, str(args.minibatch_size)]
+            faithful = run_worker(["--worker", "faithful", *worker_args], "tensorflow")
+            default = run_worker(["--worker", "default", *worker_args], None)
+            rows.append((model, faithful, default))
+            print(f"{model}: faithful {faithful['seconds']:.1f} s ({faithful['backend']}), default "
+                  f"{default['seconds']:.1f} s ({default['backend']}): {faithful['seconds'] / default['seconds']:.2f}x; "
+                  f"first-epoch loss {faithful['loss']:.1f} vs {default['loss']:.1f}", flush=True)
+        rtf = run_worker(["--rtf-worker", train_json, valid_json, cache], None)
+    n = args.limit
+    lines = [
+        f"| model | faithful s/epoch | default s/epoch | faithful utt/s | default utt/s | speed-up | first-epoch loss faithful / default | val loss faithful / default |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for model, f, d in rows:
+        lines.append(f"| {model} | {f['seconds']:.1f} | {d['seconds']:.1f} | {n / f['seconds']:.1f} | {n / d['seconds']:.1f} | "
+                     f"{f['seconds'] / d['seconds']:.2f}x | {f['loss']:.1f} / {d['loss']:.1f} | {f['val_loss']:.1f} / {d['val_loss']:.1f} |")
+    table = "\n".join(lines)
+    rtf_line = (f"Transcription ({rtf['backend']}, final_model, {rtf['files']} files, {rtf['audio_seconds']} s of audio, one file "
+                f"at a time, features included): greedy {rtf['greedy']['x_real_time']}x real time (RTF {rtf['greedy']['rtf']}), "
+                f"beam 32 + trigram LM {rtf['beam 32 + LM']['x_real_time']}x real time (RTF {rtf['beam 32 + LM']['rtf']}).")
+    print("\n" + table + "\n\n" + rtf_line)
+    if args.write:
+        from utils import write_atomic
+
+        old = open(args.write, encoding="utf-8").read() if os.path.exists(args.write) else ""
+        section = (f"\n## `python bench.py {' '.join(argv if argv is not None else sys.argv[1:])}`\n\n"
+                   f"Machine: {machine_description()}. Data: {corpus}. Feature cache filled once in {cache_seconds:.1f} s.\n\n"
+                   f"{table}\n\n{rtf_line}\n")
+        write_atomic(args.write, (old + section).encode("utf-8"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
