@@ -79,7 +79,8 @@ def prepare_corpus(folder: str, limit: int, valid_limit: int) -> tuple[str, str,
 
 
 def worker(mode: str, model_name: str, train_json: str, valid_json: str, cache_dir: str, minibatch_size: int) -> dict:
-    """One epoch of one model in this process; returns the measurements."""
+    """One epoch of one model in this process; returns the measurements (None where it diverged)."""
+    import backend_setup  # noqa: F401  (before Keras: the product's backend choice)
     import keras
 
     import sample_models
@@ -92,6 +93,8 @@ def worker(mode: str, model_name: str, train_json: str, valid_json: str, cache_d
         history = train_model(model, "b.pickle", "b.h5", train_json, valid_json, minibatch_size=minibatch_size,
                               epochs=1, verbose=0, results_dir=results, bucket_by_duration=not faithful,
                               cache_dir=None if faithful else cache_dir)
+    if not history["loss"]:  # the loss became NaN: train_model stopped and said so
+        return {"backend": keras.backend.backend(), "seconds": None, "loss": None, "val_loss": None}
     return {"backend": keras.backend.backend(), "seconds": history["epoch_seconds"][0],
             "loss": history["loss"][0], "val_loss": history["val_loss"][0]}
 
@@ -110,6 +113,7 @@ def fill_cache(train_json: str, valid_json: str, cache_dir: str) -> float:
 
 def transcription_rtf(train_json: str, valid_json: str, cache_dir: str, n_files: int = 40) -> dict:
     """Real-time factor of greedy and beam + LM transcription with a briefly trained final model."""
+    import backend_setup  # noqa: F401
     import keras
 
     import sample_models
@@ -137,6 +141,11 @@ def transcription_rtf(train_json: str, valid_json: str, cache_dir: str, n_files:
             seconds = time.perf_counter() - start
             out[mode] = {"seconds": round(seconds, 2), "rtf": round(seconds / audio, 4), "x_real_time": round(audio / seconds, 1)}
     return out
+
+
+def fmt(value: float | None) -> str:
+    """A figure to one decimal, or 'NaN (stopped)' where training diverged."""
+    return "NaN (stopped)" if value is None else f"{value:.1f}"
 
 
 def run_worker(args: list[str], backend: str | None) -> dict:
@@ -182,9 +191,9 @@ def main(argv: list[str] | None = None) -> int:
             faithful = run_worker(["--worker", "faithful", *worker_args], "tensorflow")
             default = run_worker(["--worker", "default", *worker_args], None)
             rows.append((model, faithful, default))
-            print(f"{model}: faithful {faithful['seconds']:.1f} s ({faithful['backend']}), default "
-                  f"{default['seconds']:.1f} s ({default['backend']}): {faithful['seconds'] / default['seconds']:.2f}x; "
-                  f"first-epoch loss {faithful['loss']:.1f} vs {default['loss']:.1f}", flush=True)
+            print(f"{model}: faithful {fmt(faithful['seconds'])} s ({faithful['backend']}), default "
+                  f"{fmt(default['seconds'])} s ({default['backend']}); first-epoch loss {fmt(faithful['loss'])} "
+                  f"vs {fmt(default['loss'])}", flush=True)
         rtf = run_worker(["--rtf-worker", train_json, valid_json, cache], None)
     n = args.limit
     lines = [
@@ -192,8 +201,11 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|---|---|---|---|---|",
     ]
     for model, f, d in rows:
-        lines.append(f"| {model} | {f['seconds']:.1f} | {d['seconds']:.1f} | {n / f['seconds']:.1f} | {n / d['seconds']:.1f} | "
-                     f"{f['seconds'] / d['seconds']:.2f}x | {f['loss']:.1f} / {d['loss']:.1f} | {f['val_loss']:.1f} / {d['val_loss']:.1f} |")
+        speed_up = f"{f['seconds'] / d['seconds']:.2f}x" if f["seconds"] and d["seconds"] else "—"
+        rate_f = fmt(n / f["seconds"] if f["seconds"] else None)
+        rate_d = fmt(n / d["seconds"] if d["seconds"] else None)
+        lines.append(f"| {model} | {fmt(f['seconds'])} | {fmt(d['seconds'])} | {rate_f} | {rate_d} | {speed_up} | "
+                     f"{fmt(f['loss'])} / {fmt(d['loss'])} | {fmt(f['val_loss'])} / {fmt(d['val_loss'])} |")
     table = "\n".join(lines)
     rtf_line = (f"Transcription ({rtf['backend']}, final_model, {rtf['files']} files, {rtf['audio_seconds']} s of audio, one file "
                 f"at a time, features included): greedy {rtf['greedy']['x_real_time']}x real time (RTF {rtf['greedy']['rtf']}), "
