@@ -17,14 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from char_map import BLANK_INDEX
-from utils import (
-    MFCC_DIM,
-    SPECTROGRAM_DIM,
-    int_sequence_to_text,
-    load_audio,
-    mfcc_from_samples,
-    spectrogram_from_samples,
-)
+from utils import MFCC_DIM, SPECTROGRAM_DIM, int_sequence_to_text
 
 
 class ModelFileError(ValueError):
@@ -90,21 +83,19 @@ class Transcriber:
     """A trained model with its feature settings: audio file -> text (greedy)."""
 
     def __init__(self, weights_path: str):
+        from data_generator import AudioGenerator
+
         self.model, self.description = load_trained_model(weights_path)
         feats = self.description["features"]
-        self.spectrogram = bool(feats["spectrogram"])
-        self.mfcc_dim, self.step, self.window, self.max_freq = feats["mfcc_dim"], feats["step"], feats["window"], feats["max_freq"]
-        self.mean = np.asarray(feats["feats_mean"], dtype=np.float32)
-        self.std = np.asarray(feats["feats_std"], dtype=np.float32)
+        # The training features, through the same code path, with the saved normalisation.
+        self.audio_gen = AudioGenerator(step=feats["step"], window=feats["window"], max_freq=feats["max_freq"],
+                                        mfcc_dim=feats["mfcc_dim"], spectrogram=bool(feats["spectrogram"]))
+        self.audio_gen.feats_mean = np.asarray(feats["feats_mean"], dtype=np.float32)
+        self.audio_gen.feats_std = np.asarray(feats["feats_std"], dtype=np.float32)
 
     def features(self, audio_path: str) -> np.ndarray:
         """Normalised features of one file, shape (frames, input_dim)."""
-        samples, rate = load_audio(audio_path)
-        if self.spectrogram:
-            feats = spectrogram_from_samples(samples, rate, self.step, self.window, self.max_freq, filename=audio_path)
-        else:
-            feats = mfcc_from_samples(samples, rate, self.mfcc_dim, self.step, self.window, self.max_freq, filename=audio_path)
-        return (feats - self.mean) / (self.std + 1e-14)
+        return self.audio_gen.normalize(self.audio_gen.featurize(audio_path))
 
     def probabilities(self, features: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Softmax outputs for a batch of feature arrays (zero-padded together), one (frames, 29) each."""
