@@ -28,9 +28,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-import soundfile
-
-from utils import normalize_transcript, write_atomic
+from utils import audio_duration, normalize_transcript, write_atomic
 
 AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac")  # first found wins
 
@@ -47,19 +45,6 @@ def speaker_of(key: str, data_dir: str) -> str:
     """The speaker ID of an audio path: its first folder below `data_dir`."""
     rel = os.path.relpath(key, data_dir)
     return rel.split(os.sep)[0]
-
-
-def audio_duration(path: str) -> float:
-    """Duration of an audio file in seconds; ValueError naming the file if unreadable or empty."""
-    if os.path.getsize(path) == 0:
-        raise ValueError(f"{path}: audio file is empty (0 bytes)")
-    try:
-        info = soundfile.info(path)
-    except Exception as exc:
-        raise ValueError(f"{path}: cannot decode audio ({exc})") from exc
-    if info.frames <= 0:
-        raise ValueError(f"{path}: audio file holds no samples")
-    return info.frames / info.samplerate
 
 
 def scan_corpus(data_dir: str, progress: bool = True) -> CorpusScan:

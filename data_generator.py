@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
-import soundfile
 
 from char_map import BLANK_INDEX
 from utils import (
@@ -35,6 +34,8 @@ from utils import (
     MAX_FREQ,
     MFCC_DIM,
     STEP_MS,
+    AudioError,
+    audio_duration,
     WINDOW_MS,
     calc_feat_dim,
     load_audio,
@@ -109,12 +110,9 @@ def _check_audio(key: str, duration: float, where: str) -> None:
     if not os.path.exists(key):
         raise CorpusError(f"{where}: audio file {key} not found")
     try:
-        info = soundfile.info(key)
-    except Exception as exc:
-        raise CorpusError(f"{where}: cannot decode audio file {key} ({exc})") from None
-    actual = info.frames / info.samplerate if info.samplerate else 0.0
-    if actual <= 0:
-        raise CorpusError(f"{where}: audio file {key} holds no samples")
+        actual = audio_duration(key)
+    except AudioError as exc:
+        raise CorpusError(f"{where}: {exc}") from None
     if abs(actual - duration) > DURATION_TOLERANCE_S:
         raise CorpusError(
             f"{where}: duration {duration:g} s does not match the audio file {key} ({actual:.3f} s); "

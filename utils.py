@@ -234,6 +234,20 @@ def num_feature_frames(n_samples: int, sample_rate: int, step: int = STEP_MS, wi
     return 0 if n_samples < fft_length else (n_samples - fft_length) // hop_length + 1
 
 
+def audio_duration(filename: str) -> float:
+    """Duration of an audio file in seconds, from its header; AudioError naming the file if it is
+    empty or cannot be decoded."""
+    if os.path.getsize(filename) == 0:
+        raise AudioError(f"{filename}: audio file is empty (0 bytes)")
+    try:
+        info = soundfile.info(filename)
+    except Exception as exc:
+        raise AudioError(f"{filename}: cannot decode audio ({exc})") from exc
+    if info.frames <= 0 or info.samplerate <= 0:
+        raise AudioError(f"{filename}: audio file holds no samples")
+    return info.frames / info.samplerate
+
+
 def audio_feature_frames(filename: str, step: int = STEP_MS, window: int = WINDOW_MS) -> int:
     """Feature frames of an audio file, from its header alone (no decoding)."""
     try:
