@@ -111,36 +111,112 @@ def fill_cache(train_json: str, valid_json: str, cache_dir: str) -> float:
     return time.perf_counter() - start
 
 
+def _time_transcription(transcriber, files: list[str], batch_size: int, lm=None) -> float:
+    """Seconds to transcribe `files` (features included) in batches of similar length, as transcribe.py does."""
+    from decoding import greedy_decode, prefix_beam_search
+
+    start = time.perf_counter()
+    feats = sorted((transcriber.features(f) for f in files), key=len)
+    for first in range(0, len(feats), batch_size):
+        for probs in transcriber.probabilities(feats[first:first + batch_size]):
+            greedy_decode(probs) if lm is None else prefix_beam_search(probs, 32, lm, 0.5, 1.0)
+    return time.perf_counter() - start
+
+
 def transcription_rtf(train_json: str, valid_json: str, cache_dir: str, n_files: int = 40) -> dict:
-    """Real-time factor of greedy and beam + LM transcription with a briefly trained final model."""
+    """Real-time factor of transcription: the seed's final model (trained one epoch here) and the
+    shipped model (results/vui_model.h5, when present), greedy one file at a time and in batches
+    of 16, and beam + LM one file at a time."""
     import backend_setup  # noqa: F401
     import keras
 
     import sample_models
     from data_generator import read_corpus
-    from decoding import Transcriber, greedy_decode, prefix_beam_search
+    from decoding import SHIPPED_MODEL, Transcriber
     from language_model import LanguageModel, build_lm_from_corpora
     from train_utils import train_model
     from utils import load_audio
 
     keras.utils.set_random_seed(0)
+    files = read_corpus(valid_json).audio_paths[:n_files]
+    audio = sum(len(s) / r for s, r in (load_audio(f) for f in files))
+    out = {"files": len(files), "audio_seconds": round(audio, 1), "backend": keras.backend.backend(), "models": {}}
     with tempfile.TemporaryDirectory() as results:
         model = sample_models.final_model(**MODEL_CALLS["final_model"], verbose=False)
         train_model(model, "t.pickle", "t.h5", train_json, valid_json, epochs=1, verbose=0, results_dir=results, cache_dir=cache_dir)
         lm_path = os.path.join(results, "lm.arpa")
         build_lm_from_corpora([train_json], lm_path, exclude_jsons=[valid_json], drop_excluded=True)
-        transcriber, lm = Transcriber(os.path.join(results, "t.h5")), LanguageModel(lm_path)
-        files = read_corpus(valid_json).audio_paths[:n_files]
-        audio = sum(len(s) / r for s, r in (load_audio(f) for f in files))
-        out = {"files": len(files), "audio_seconds": round(audio, 1), "backend": keras.backend.backend()}
-        for mode in ("greedy", "beam 32 + LM"):
-            start = time.perf_counter()
-            for f in files:
-                probs = transcriber.probabilities([transcriber.features(f)])[0]
-                greedy_decode(probs) if mode == "greedy" else prefix_beam_search(probs, 32, lm, 0.5, 1.0)
-            seconds = time.perf_counter() - start
-            out[mode] = {"seconds": round(seconds, 2), "rtf": round(seconds / audio, 4), "x_real_time": round(audio / seconds, 1)}
+        lm = LanguageModel(lm_path)
+        weights = {"final_model": os.path.join(results, "t.h5")}
+        if os.path.exists(SHIPPED_MODEL):
+            weights["shipped vui_model"] = SHIPPED_MODEL
+        for name, path in weights.items():
+            transcriber = Transcriber(path)
+            _time_transcription(transcriber, files[:2], 1)  # warm-up
+            row = {}
+            for mode, batch, use_lm in (("greedy, 1 file at a time", 1, None), ("greedy, batches of 16", 16, None),
+                                        ("beam 32 + LM, 1 file at a time", 1, lm)):
+                seconds = _time_transcription(transcriber, files, batch, use_lm)
+                row[mode] = {"seconds": round(seconds, 2), "x_real_time": round(audio / seconds, 1)}
+            out["models"][name] = row
     return out
+
+
+def scaled_corpus(train_json: str, folder: str, copies: int) -> str:
+    """A corpus `copies` times the size of `train_json` with every utterance a distinct file (symbolic
+    links under `folder`), so features are computed, cached and streamed `copies` times over."""
+    from create_desc_json import write_corpus
+
+    with open(train_json, encoding="utf-8") as f:
+        entries = [json.loads(line) for line in f if line.strip()]
+    out = []
+    for copy in range(copies):
+        sub = os.path.join(folder, f"copy{copy}")
+        os.makedirs(sub, exist_ok=True)
+        for i, entry in enumerate(entries):
+            link = os.path.join(sub, f"{i:06d}" + os.path.splitext(entry["key"])[1])
+            if not os.path.lexists(link):
+                os.symlink(os.path.abspath(entry["key"]), link)
+            out.append(dict(entry, key=link))
+    path = os.path.join(folder, f"train_x{copies}.json")
+    write_corpus(path, out)
+    return path
+
+
+def memory_worker(train_json: str, valid_json: str, cache_dir: str) -> dict:
+    """One epoch of a small model over `train_json` through train_model (features computed into the
+    on-disk cache as batches are drawn); returns the peak resident memory of this process."""
+    import resource
+
+    import backend_setup  # noqa: F401
+    import keras
+
+    import sample_models
+    from data_generator import read_corpus
+    from train_utils import train_model
+
+    keras.utils.set_random_seed(0)
+    model = sample_models.conv_bigru_model(input_dim=161, filters=32, units=32, recur_layers=1, cell="lstm", verbose=False)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as results:
+        train_model(model, "m.pickle", "m.h5", train_json, valid_json, epochs=1, verbose=0, results_dir=results,
+                    cache_dir=cache_dir, optimizer=keras.optimizers.Adam(1e-3))
+    return {"utterances": len(read_corpus(train_json).audio_paths), "seconds": round(time.perf_counter() - start, 1),
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            "backend": keras.backend.backend()}
+
+
+def memory_scaling(train_json: str, valid_json: str, folder: str, scales: tuple[int, ...] = (1, 4)) -> list[dict]:
+    """Peak RSS of one training epoch on 1x and 4x the corpus (each in a fresh process, fresh cache)."""
+    rows = []
+    for copies in scales:
+        scaled = scaled_corpus(train_json, os.path.join(folder, f"x{copies}"), copies)
+        row = run_worker(["--memory-worker", scaled, valid_json, os.path.join(folder, f"cache{copies}")], None)
+        row["copies"] = copies
+        print(f"{copies}x corpus: {row['utterances']} utterances, one epoch in {row['seconds']} s, "
+              f"peak RSS {row['peak_rss_mib']} MiB", flush=True)
+        rows.append(row)
+    return rows
 
 
 def fmt(value: float | None) -> str:
@@ -169,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", help="append the results table to this Markdown file")
     parser.add_argument("--worker", nargs=6, metavar=("MODE", "MODEL", "TRAIN", "VALID", "CACHE", "BATCH"), help=argparse.SUPPRESS)
     parser.add_argument("--rtf-worker", nargs=3, metavar=("TRAIN", "VALID", "CACHE"), help=argparse.SUPPRESS)
+    parser.add_argument("--memory", action="store_true",
+                        help="instead: peak memory of one training epoch on 1x and 4x the corpus (streamed features)")
+    parser.add_argument("--memory-worker", nargs=3, metavar=("TRAIN", "VALID", "CACHE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.chdir(ROOT)
     if args.worker:
@@ -177,6 +256,25 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.rtf_worker:
         print(json.dumps(transcription_rtf(*args.rtf_worker)))
+        return 0
+    if args.memory_worker:
+        print(json.dumps(memory_worker(*args.memory_worker)))
+        return 0
+    if args.memory:
+        with tempfile.TemporaryDirectory() as tmp:
+            train_json, valid_json, corpus = prepare_corpus(tmp, args.limit, args.valid_limit)
+            print(f"Machine: {machine_description()}\nData: {corpus}", flush=True)
+            rows = memory_scaling(train_json, valid_json, tmp)
+        table = "\n".join(["| corpus | utterances | one epoch (s, features computed) | peak RSS (MiB) |", "|---|---|---|---|"] +
+                           [f"| {r['copies']}x | {r['utterances']} | {r['seconds']} | {r['peak_rss_mib']} |" for r in rows])
+        print("\n" + table)
+        if args.write:
+            from utils import write_atomic
+
+            old = open(args.write, encoding="utf-8").read() if os.path.exists(args.write) else ""
+            section = (f"\n## `python bench.py {' '.join(argv if argv is not None else sys.argv[1:])}`\n\n"
+                       f"Machine: {machine_description()}. Data: {corpus}.\n\n{table}\n")
+            write_atomic(args.write, (old + section).encode("utf-8"))
         return 0
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -207,9 +305,13 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {model} | {fmt(f['seconds'])} | {fmt(d['seconds'])} | {rate_f} | {rate_d} | {speed_up} | "
                      f"{fmt(f['loss'])} / {fmt(d['loss'])} | {fmt(f['val_loss'])} / {fmt(d['val_loss'])} |")
     table = "\n".join(lines)
-    rtf_line = (f"Transcription ({rtf['backend']}, final_model, {rtf['files']} files, {rtf['audio_seconds']} s of audio, one file "
-                f"at a time, features included): greedy {rtf['greedy']['x_real_time']}x real time (RTF {rtf['greedy']['rtf']}), "
-                f"beam 32 + trigram LM {rtf['beam 32 + LM']['x_real_time']}x real time (RTF {rtf['beam 32 + LM']['rtf']}).")
+    rtf_lines = [f"Transcription ({rtf['backend']}, {rtf['files']} validation files, {rtf['audio_seconds']} s of audio, "
+                 "features included), times faster than real time:", "",
+                 "| model | " + " | ".join(next(iter(rtf["models"].values()))) + " |",
+                 "|---|" + "---|" * len(next(iter(rtf["models"].values())))]
+    for name, row in rtf["models"].items():
+        rtf_lines.append(f"| {name} | " + " | ".join(f"{v['x_real_time']}x" for v in row.values()) + " |")
+    rtf_line = "\n".join(rtf_lines)
     print("\n" + table + "\n\n" + rtf_line)
     if args.write:
         from utils import write_atomic

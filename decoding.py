@@ -19,6 +19,11 @@ import numpy as np
 from char_map import BLANK_INDEX
 from utils import MFCC_DIM, SPECTROGRAM_DIM, int_sequence_to_text
 
+# The model and LM shipped in results/ (train_recipe.py makes them): the default of transcribe.py,
+# evaluate.py and the notebook's STEP 3.
+SHIPPED_MODEL: str = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "vui_model.h5")
+SHIPPED_LM: str = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "vui_lm.arpa")
+
 
 class ModelFileError(ValueError):
     """Saved weights that are missing, unreadable or do not match the model; names the files."""
@@ -146,6 +151,71 @@ def get_predictions(index: int, partition: str, input_to_softmax, model_path: st
     line = "-" * 80
     print(f"{line}\nTrue transcription:\n\n{transcr}\n{line}\nPredicted transcription:\n\n{predicted}\n{line}")
     return transcr, predicted
+
+
+def default_model_and_lm(weights: str | None, lm: str | None, no_lm: bool = False,
+                         results_dir: str | None = None) -> tuple[str, str | None]:
+    """The (weights, LM) a command uses when not told: the shipped model, and with it the shipped LM.
+
+    An explicit `weights` is used as given (no LM unless `lm` names one); with no shipped model the
+    best model in `results_dir` (lowest validation loss) is used. Raises FileNotFoundError when
+    there is no model at all.
+    """
+    if weights is None:
+        if os.path.exists(SHIPPED_MODEL) and results_dir is None:
+            weights = SHIPPED_MODEL
+            if lm is None and os.path.exists(SHIPPED_LM):
+                lm = SHIPPED_LM
+        else:
+            from transcribe import best_saved_model
+
+            weights = best_saved_model(results_dir or os.path.dirname(SHIPPED_MODEL))
+    return weights, None if no_lm else lm
+
+
+def show_transcriptions(weights_path: str, corpus_json: str, indices: Sequence[int] = (0, 1, 2),
+                        lm_path: str | None = None, beam: int | None = None) -> list[dict]:
+    """Transcribe some utterances of a corpus file with a saved model (its own feature statistics):
+    print the true, the greedy and (with an LM) the beam-search transcript, with an audio player.
+
+    The LM's tuned alpha/beta/beam (saved by train_recipe.py) are used when present. Returns one
+    dict per utterance: path, true, greedy and, with an LM, lm.
+    """
+    from data_generator import read_corpus
+
+    if not os.path.exists(weights_path):
+        print(f"No model at {weights_path}: `python train_recipe.py` trains the shipped one.")
+        return []
+    transcriber = Transcriber(weights_path)
+    lm = None
+    if lm_path is not None:
+        from language_model import LanguageModel
+
+        lm = LanguageModel(lm_path)
+    tuned = getattr(lm, "tuned", {}) or {}
+    corpus = read_corpus(corpus_json)
+    rows = []
+    for index in indices:
+        if not 0 <= index < len(corpus.audio_paths):
+            raise IndexError(f"{corpus_json} has {len(corpus.audio_paths)} usable utterances; no index {index}")
+        path = corpus.audio_paths[index]
+        probs = transcriber.probabilities([transcriber.features(path)])[0]
+        row = {"path": path, "true": corpus.texts[index], "greedy": " ".join(greedy_decode(probs).split())}
+        if lm is not None:
+            row["lm"] = prefix_beam_search(probs, beam_width=beam or tuned.get("beam", 32), lm=lm,
+                                           alpha=tuned.get("alpha", 0.5), beta=tuned.get("beta", 1.0))
+        try:
+            from IPython.display import Audio, display
+
+            display(Audio(path))
+        except ImportError:
+            pass
+        lines = [f"True:        {row['true']}", f"Greedy:      {row['greedy']}"]
+        if lm is not None:
+            lines.append(f"Beam + LM:   {row['lm']}")
+        print("-" * 80 + "\n" + os.path.basename(path) + "\n" + "\n".join(lines))
+        rows.append(row)
+    return rows
 
 
 # --- beam search ------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 file with greedy, beam or beam + language-model decoding; loss histories from results/*.pickle, the
 seed's two-panel loss plot and a comparison table.
 
+    python evaluate.py --corpus valid_corpus.json      # the shipped model and LM (results/vui_model.h5)
     python evaluate.py --weights results/model_end.h5 --corpus valid_corpus.json
     python evaluate.py --weights results/model_end.h5 --corpus valid_corpus.json --lm results/lm.arpa --beam 32
     python evaluate.py --weights results/model_end.h5 --corpus valid_corpus.json --lm results/lm.arpa --tune
@@ -170,8 +171,10 @@ def write_report(path: str, evaluation: Evaluation) -> None:
 
 
 def comparison_table(results_dir: str = "results", corpus_json: str = "valid_corpus.json", lm_path: str | None = None,
-                     beam: int = 32, alpha: float = 0.5, beta: float = 1.0, progress: bool = False):
-    """A pandas DataFrame: model, parameters, best val loss, greedy CER/WER and (with lm_path) beam+LM CER/WER."""
+                     beam: int = 32, alpha: float = 0.5, beta: float = 1.0, progress: bool = False,
+                     models: list[str] | None = None):
+    """A pandas DataFrame: model, parameters, best val loss, greedy CER/WER and (with lm_path) beam+LM CER/WER
+    of every saved model in `results_dir`, or of those named in `models` (by file stem, e.g. 'model_end')."""
     import pandas as pd
 
     from decoding import Transcriber, spec_path_for_weights
@@ -180,6 +183,8 @@ def comparison_table(results_dir: str = "results", corpus_json: str = "valid_cor
     lm = LanguageModel(lm_path) if lm_path else None
     rows = []
     for name, history in load_histories(results_dir).items():
+        if models is not None and name not in models:
+            continue
         weights = os.path.join(results_dir, name + ".h5")
         if not (os.path.exists(weights) and os.path.exists(spec_path_for_weights(weights))):
             continue
@@ -198,19 +203,23 @@ def comparison_table(results_dir: str = "results", corpus_json: str = "valid_cor
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="CER/WER of a trained model over a corpus file")
-    parser.add_argument("--weights", required=True, help="weights saved by train_model, e.g. results/model_end.h5")
+    parser.add_argument("--weights", help="weights saved by train_model, e.g. results/model_end.h5 "
+                        "(default: the shipped model, results/vui_model.h5)")
     parser.add_argument("--corpus", required=True, help="JSON-lines corpus file to evaluate on")
-    parser.add_argument("--lm", help="ARPA language model (language_model.py builds one)")
+    parser.add_argument("--lm", help="ARPA language model (language_model.py builds one; default with the "
+                        "shipped model: the shipped LM, results/vui_lm.arpa)")
+    parser.add_argument("--no-lm", action="store_true", help="no language model (greedy unless --beam)")
     parser.add_argument("--beam", type=int, default=None, help="beam width (default: greedy; 32 with --lm)")
-    parser.add_argument("--alpha", type=float, default=0.5, help="LM weight")
-    parser.add_argument("--beta", type=float, default=1.0, help="word insertion bonus")
+    parser.add_argument("--alpha", type=float, default=None, help="LM weight (default: the LM's tuned value or 0.5)")
+    parser.add_argument("--beta", type=float, default=None, help="word insertion bonus (default: tuned or 1.0)")
     parser.add_argument("--tune", action="store_true", help="grid-search alpha and beta on this (validation) corpus")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--report", help="per-utterance TSV report to write")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    from decoding import ModelFileError, Transcriber
+    from decoding import ModelFileError, Transcriber, default_model_and_lm
 
+    args.weights, args.lm = default_model_and_lm(args.weights, args.lm, args.no_lm)
     beam = args.beam if args.beam is not None else (32 if args.lm else 0)
     try:
         transcriber = Transcriber(args.weights)
@@ -224,7 +233,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelFileError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    alpha, beta = args.alpha, args.beta
+    tuned = getattr(lm, "tuned", {}) or {}
+    alpha = args.alpha if args.alpha is not None else tuned.get("alpha", 0.5)
+    beta = args.beta if args.beta is not None else tuned.get("beta", 1.0)
+    if args.beam is None and lm is not None:
+        beam = int(tuned.get("beam", beam))
     if args.tune:
         if lm is None:
             parser.error("--tune needs --lm")

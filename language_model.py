@@ -254,6 +254,16 @@ def _import_kenlm() -> Any | None:
     return kenlm
 
 
+def _read_tuned(arpa_path: str) -> dict:
+    """The sidecar's ``tuned`` entry ({'alpha', 'beta', 'beam', ...}), or {} when there is none."""
+    try:
+        with open(sidecar_path(arpa_path), encoding="utf-8") as f:
+            tuned = json.load(f).get("tuned") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return tuned if isinstance(tuned, dict) else {}
+
+
 class LanguageModel:
     """Incremental word scoring (log10) with an ARPA model, for beam-search decoding.
 
@@ -269,6 +279,9 @@ class LanguageModel:
         if not os.path.exists(arpa_path):
             raise FileNotFoundError(f"{arpa_path}: language model file not found")
         self.path = os.fspath(arpa_path)
+        # Decoding weights tuned for this LM on a validation set (train_recipe.py saves them in the
+        # sidecar); transcribe.py and the notebook use them unless told otherwise.
+        self.tuned: dict = _read_tuned(self.path)
         kenlm = _import_kenlm() if backend in (None, "kenlm") else None
         if backend == "kenlm" and kenlm is None:
             raise ImportError("backend='kenlm' needs the kenlm module (pip install kenlm)")

@@ -20,6 +20,7 @@ are loaded and its history returned. ``resume=False`` always starts from scratch
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -104,6 +105,18 @@ def default_optimizer() -> keras.optimizers.Optimizer:
     """
     schedule = keras.optimizers.schedules.InverseTimeDecay(0.02, decay_steps=1, decay_rate=1e-6)
     return keras.optimizers.SGD(learning_rate=schedule, momentum=0.9, nesterov=True, clipnorm=5)
+
+
+def recipe_optimizer(total_steps: int, peak_learning_rate: float = 1e-3, warmup_steps: int = 300,
+                     final_fraction: float = 0.05, clipnorm: float = 5.0) -> keras.optimizers.Optimizer:
+    """The shipped model's optimizer: Adam with a linear warm-up to `peak_learning_rate` over
+    `warmup_steps` updates, then cosine decay to `final_fraction` of the peak at `total_steps`
+    (epochs x steps per epoch), gradients clipped to norm `clipnorm`."""
+    warmup_steps = min(warmup_steps, max(total_steps // 4, 1))
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0, decay_steps=max(total_steps - warmup_steps, 1), alpha=final_fraction,
+        warmup_target=peak_learning_rate, warmup_steps=warmup_steps)
+    return keras.optimizers.Adam(learning_rate=schedule, clipnorm=clipnorm)
 
 
 def configure_gpu_memory_growth() -> list[str]:
@@ -220,22 +233,26 @@ def _check_writable(results_dir: str) -> None:
         raise ResultsError(f"cannot write to results folder {results_dir}: {exc}") from None
 
 
-def save_state(paths: dict, model, optimizer, history: dict, description: dict, fingerprint: str, epochs_done: int) -> None:
+def save_state(paths: dict, model, optimizer, history: dict, description: dict, fingerprint: str, epochs_done: int,
+               write_weights: bool = True) -> None:
     """Write weights, history, resume state and description for `epochs_done` finished epochs.
 
     Each file is replaced atomically, weights first; a failed write raises ResultsError naming the
-    file, and leaves that file and the ones after it as they were.
+    file, and leaves that file and the ones after it as they were. write_weights=False leaves the
+    weights file as it is (keep_best: it holds a better earlier epoch); the resume state always
+    holds the latest weights.
     """
     try:
-        _save_state(paths, model, optimizer, history, description, fingerprint, epochs_done)
+        _save_state(paths, model, optimizer, history, description, fingerprint, epochs_done, write_weights)
     except OSError as exc:
         name = getattr(exc, "filename", None) or "results"
         raise ResultsError(f"cannot save training results ({name}): {exc}; the files of the last "
                            "finished epoch are left as they were") from None
 
 
-def _save_state(paths, model, optimizer, history, description, fingerprint, epochs_done) -> None:
-    save_weights_h5(model, paths["weights"])
+def _save_state(paths, model, optimizer, history, description, fingerprint, epochs_done, write_weights=True) -> None:
+    if write_weights:
+        save_weights_h5(model, paths["weights"])
     _write_pickle(paths["pickle"], history)
     arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
     arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(optimizer.variables)})
@@ -243,7 +260,10 @@ def _save_state(paths, model, optimizer, history, description, fingerprint, epoc
     np.savez(buffer, **arrays, meta=np.frombuffer(json.dumps(
         {"fingerprint": fingerprint, "epochs_done": epochs_done, "history": history}).encode(), dtype=np.uint8))
     write_atomic(paths["resume"], buffer.getvalue())
-    description = dict(description, training=dict(description["training"], epochs_done=epochs_done))
+    training = dict(description["training"], epochs_done=epochs_done)
+    if training.get("keep_best") and history.get("val_loss"):
+        training["best_epoch"] = int(np.argmin(history["val_loss"])) + 1
+    description = dict(description, training=training)
     _write_json(paths["spec"], description)
 
 
@@ -282,6 +302,8 @@ def train_model(
     results_dir: str = RESULTS_DIR,
     bucket_by_duration: bool = True,
     cache_dir: str | None = FEATURE_CACHE_DIR,
+    keep_best: bool = False,
+    distribution: str | None = os.environ.get("VUI_DISTRIBUTION") or None,
 ) -> dict:
     """Train an acoustic model with CTC and save its history, weights and description in results/.
 
@@ -292,8 +314,14 @@ def train_model(
 
     Beyond the seed's arguments: bucket_by_duration batches training utterances of similar length
     (less padding, same data every epoch; False gives the seed's random batches), cache_dir keeps
-    computed features on disk (None computes them every time, as the seed did). See the module
-    docstring for the files written and how resuming works.
+    computed features on disk (None computes them every time, as the seed did), keep_best leaves
+    the weights of the epoch with the lowest validation loss in the weights file (checkpoint
+    selection; the description's ``training.best_epoch`` says which) instead of the last epoch's.
+    distribution="data_parallel" (or the environment variable VUI_DISTRIBUTION=data_parallel)
+    trains data-parallel over every device the JAX backend sees: each minibatch (a multiple of the
+    device count) is split across them (keras.distribution.DataParallel); the result is the same
+    training as on one device, within float tolerance.
+    See the module docstring for the files written and how resuming works.
     """
     optimizer = optimizer or default_optimizer()
     audio_gen = AudioGenerator(minibatch_size=minibatch_size, spectrogram=spectrogram, mfcc_dim=mfcc_dim,
@@ -327,9 +355,11 @@ def train_model(
     run = {
         "train_json": os.path.abspath(train_json), "valid_json": os.path.abspath(valid_json),
         "minibatch_size": minibatch_size, "sort_by_duration": sort_by_duration, "max_duration": max_duration,
-        "bucket_by_duration": bucket_by_duration,
+        "bucket_by_duration": bucket_by_duration, "keep_best": keep_best,
         "optimizer": _optimizer_description(optimizer),
     }
+    if distribution:
+        run["distribution"] = distribution
     description = {
         **getattr(input_to_softmax, "build_spec", {"builder": None, "kwargs": {}}),
         "params": int(input_to_softmax.count_params()),
@@ -346,16 +376,61 @@ def train_model(
                                 "weights": [list(w.shape) for w in input_to_softmax.weights], **run})
     description["training"]["fingerprint"] = fingerprint
 
-    model = add_ctc_loss(input_to_softmax)
-    model.compile(loss=_identity_loss, optimizer=optimizer)
-    history = {"loss": [], "val_loss": []}
-    initial_epoch = 0
     finished = _finished_run(paths, fingerprint, epochs) if resume else None
     if finished is not None:
         input_to_softmax.load_weights(paths["weights"])
         print(f"{paths['weights']} already holds this model trained for {len(finished['loss'])} epochs; "
               "loaded it (pass resume=False to train again).")
         return finished
+    strategy = data_parallel_distribution() if distribution == "data_parallel" else None
+    if distribution not in (None, "data_parallel"):
+        raise ValueError(f"distribution must be None or 'data_parallel', not {distribution!r}")
+    if strategy is not None and minibatch_size % len(strategy.device_mesh.devices.flat) != 0:
+        raise ValueError(f"minibatch_size {minibatch_size} must be a multiple of the {len(strategy.device_mesh.devices.flat)} "
+                         "devices data-parallel training splits each batch across")
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        # Under a distribution the model is built again inside its scope, so that its variables are
+        # laid out (replicated) across the devices; it starts from the given model's weights.
+        net = input_to_softmax if strategy is None else _rebuild(input_to_softmax)
+        if strategy is not None:  # the optimizer's variables too (same settings, made in the scope)
+            optimizer = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
+        history = _train_epochs(net, audio_gen, optimizer, paths, description, fingerprint, epochs, verbose,
+                                resume, keep_best, devices=1 if strategy is None else len(strategy.device_mesh.devices.flat))
+    if net is not input_to_softmax:
+        input_to_softmax.set_weights(net.get_weights())
+    return history
+
+
+def data_parallel_distribution():
+    """keras.distribution.DataParallel over every device the backend sees (JAX only): each batch is
+    split across the devices, each computes its part, gradients are combined, weights stay equal."""
+    if keras.backend.backend() != "jax":
+        raise ValueError("data-parallel training uses keras.distribution, which needs the JAX backend: "
+                         "run with KERAS_BACKEND=jax (see README, 'Several GPUs')")
+    return keras.distribution.DataParallel(devices=keras.distribution.list_devices())
+
+
+def _rebuild(model: keras.Model) -> keras.Model:
+    """The same model built again (in the current distribution scope) with the same weights."""
+    from sample_models import build_model
+
+    spec = getattr(model, "build_spec", None)
+    if spec is None:
+        raise ValueError("data-parallel training needs a model made by a sample_models builder (it is rebuilt "
+                         "across the devices from its build_spec)")
+    again = build_model(spec)
+    again.set_weights(model.get_weights())
+    again.build_spec = spec
+    return again
+
+
+def _train_epochs(input_to_softmax, audio_gen, optimizer, paths, description, fingerprint, epochs, verbose,
+                  resume, keep_best, devices: int = 1) -> dict:
+    """The epoch loop of train_model: resume, train, validate, save after every epoch."""
+    model = add_ctc_loss(input_to_softmax)
+    model.compile(loss=_identity_loss, optimizer=optimizer)
+    history = {"loss": [], "val_loss": []}
+    initial_epoch = 0
     state = _load_resume(paths["resume"], fingerprint) if resume else None
     if state is not None:
         initial_epoch, history, weights, opt_arrays = state
@@ -372,8 +447,8 @@ def train_model(
         epoch_start = time.perf_counter()
         progbar = keras.utils.Progbar(audio_gen.steps_per_epoch("train"), verbose=verbose,
                                        stateful_metrics=["loss", "val_loss"], unit_name="step")
-        loss = _run_epoch(model, audio_gen, "train", epoch, progbar)
-        val_loss = _run_epoch(model, audio_gen, "valid", epoch) if math.isfinite(loss) else float("nan")
+        loss = _run_epoch(model, audio_gen, "train", epoch, progbar, devices)
+        val_loss = _run_epoch(model, audio_gen, "valid", epoch, devices=devices) if math.isfinite(loss) else float("nan")
         if not (math.isfinite(loss) and math.isfinite(val_loss)):
             input_to_softmax.set_weights(good_weights)
             if not history["loss"]:
@@ -387,18 +462,27 @@ def train_model(
         history["val_loss"].append(val_loss)
         history.setdefault("epoch_seconds", []).append(round(time.perf_counter() - epoch_start, 2))
         good_weights = input_to_softmax.get_weights()
-        save_state(paths, input_to_softmax, optimizer, history, description, fingerprint, epochs_done=epoch + 1)
+        is_best = val_loss <= min(history["val_loss"])
+        save_state(paths, input_to_softmax, optimizer, history, description, fingerprint, epochs_done=epoch + 1,
+                   write_weights=is_best or not keep_best)
+    if keep_best and history["val_loss"]:
+        input_to_softmax.load_weights(paths["weights"])  # the best epoch's weights, as saved
     if os.path.exists(paths["resume"]):
         os.unlink(paths["resume"])  # finished: the description and weights are all that is needed
     return history
 
 
 def _run_epoch(model: keras.Model, audio_gen: AudioGenerator, partition: str, epoch: int,
-               progbar: keras.utils.Progbar | None = None) -> float:
+               progbar: keras.utils.Progbar | None = None, devices: int = 1) -> float:
     """One pass over `partition`: train on 'train', evaluate otherwise. Returns the mean loss per
     utterance, or NaN as soon as a batch's loss is not finite. The next batch's features are
-    computed in a background thread while the model works on the current one."""
+    computed in a background thread while the model works on the current one. With several
+    devices, a batch that does not split evenly across them (only the last can) is cut to a
+    multiple of `devices` utterances."""
     batches = audio_gen.epoch_batches(partition, epoch)
+    if devices > 1:
+        batches = [b[: len(b) - len(b) % devices] for b in batches]
+        batches = [b for b in batches if b]
     total, count = 0.0, 0
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = pool.submit(audio_gen.batch_from_indices, partition, batches[0])

@@ -1,13 +1,16 @@
 """Transcribe audio files with a trained model.
 
-    python transcribe.py recording.wav                 # prints the transcript alone
+    python transcribe.py recording.wav                 # prints the transcript alone (shipped model + LM)
+    python transcribe.py --no-lm recording.wav         # greedy decoding, no language model
     python transcribe.py a.flac b.wav                  # prints "<path>\t<transcript>" per file
     python transcribe.py --lm results/lm.arpa a.wav    # beam search with the word language model
     python transcribe.py -v a.wav                      # also reports the real-time factor (stderr)
 
 Any sample rate of 16 kHz or more and any channel count the data layer reads (mixed down to mono).
-The model defaults to the best one in results/ (lowest validation loss among the saved models with
-a description); ``--model`` picks another. Nothing but transcripts goes to standard output.
+The model defaults to the shipped one (results/vui_model.h5, made by train_recipe.py) decoded with
+the shipped LM (results/vui_lm.arpa) and its tuned weights; without a shipped model, the best one in
+results/ (lowest validation loss among the saved models with a description). ``--model`` picks
+another (decoded greedily unless ``--lm`` is given). Nothing but transcripts goes to standard output.
 """
 
 from __future__ import annotations
@@ -49,19 +52,21 @@ def best_saved_model(results_dir: str = RESULTS_DIR) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Transcribe audio files with a trained model")
     parser.add_argument("audio", nargs="+", help="audio files (WAV, FLAC, OGG, ...)")
-    parser.add_argument("--model", help="weights saved by train_model (default: the best in results/)")
-    parser.add_argument("--lm", help="ARPA word language model for beam search")
-    parser.add_argument("--beam", type=int, default=None, help="beam width (default: greedy; 32 with --lm)")
+    parser.add_argument("--model", help="weights saved by train_model (default: the shipped model)")
+    parser.add_argument("--lm", help="ARPA word language model for beam search (default with the shipped model: the shipped LM)")
+    parser.add_argument("--no-lm", action="store_true", help="no language model: greedy decoding unless --beam")
+    parser.add_argument("--beam", type=int, default=None, help="beam width (default: greedy; the LM's tuned width or 32 with an LM)")
     parser.add_argument("--alpha", type=float, default=None, help="LM weight (default: the LM's tuned value or 0.5)")
     parser.add_argument("--beta", type=float, default=None, help="word bonus (default: the LM's tuned value or 1.0)")
+    parser.add_argument("--batch-size", type=int, default=16, help="files per forward pass (default %(default)s)")
     parser.add_argument("-v", "--verbose", action="store_true", help="report model, timing and real-time factor on stderr")
     args = parser.parse_args(argv)
 
-    from decoding import ModelFileError, Transcriber, greedy_decode, prefix_beam_search
+    from decoding import ModelFileError, Transcriber, default_model_and_lm, greedy_decode, prefix_beam_search
     from utils import AudioError, load_audio
 
     try:
-        weights = args.model or best_saved_model()
+        weights, args.lm = default_model_and_lm(args.model, args.lm, args.no_lm)
         transcriber = Transcriber(weights)
         lm = None
         if args.lm:
@@ -74,25 +79,33 @@ def main(argv: list[str] | None = None) -> int:
     defaults = getattr(lm, "tuned", None) or {}
     alpha = args.alpha if args.alpha is not None else defaults.get("alpha", 0.5)
     beta = args.beta if args.beta is not None else defaults.get("beta", 1.0)
-    beam = args.beam if args.beam is not None else (32 if lm else 0)
+    beam = args.beam if args.beam is not None else (int(defaults.get("beam", 32)) if lm else 0)
     failures = 0
-    audio_seconds = compute_seconds = 0.0
-    for path in args.audio:
+    start = time.perf_counter()
+    ready = []  # (input position, path, features, seconds of audio)
+    for position, path in enumerate(args.audio):
         try:
-            start = time.perf_counter()
             samples, rate = load_audio(path)
-            probs = transcriber.probabilities([transcriber.features(path)])[0]
-            if beam <= 0 and lm is None:
-                text = " ".join(greedy_decode(probs).split())
-            else:
-                text = prefix_beam_search(probs, beam_width=max(beam, 1), lm=lm, alpha=alpha, beta=beta)
-            compute_seconds += time.perf_counter() - start
-            audio_seconds += len(samples) / rate
+            ready.append((position, path, transcriber.features(path), len(samples) / rate))
         except AudioError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failures += 1
-            continue
-        print(text if len(args.audio) == 1 else f"{path}\t{text}", flush=True)
+    # Files of similar length share a forward pass (a batch is much faster than one file at a time,
+    # and little padding reaches the backward direction of bidirectional layers); transcripts are
+    # printed in the order the files were given.
+    ready.sort(key=lambda item: item[2].shape[0])
+    texts: dict[int, str] = {}
+    for first in range(0, len(ready), args.batch_size):
+        batch = ready[first:first + args.batch_size]
+        for (position, *_), p in zip(batch, transcriber.probabilities([feats for _, _, feats, _ in batch])):
+            if beam <= 0 and lm is None:
+                texts[position] = " ".join(greedy_decode(p).split())
+            else:
+                texts[position] = prefix_beam_search(p, beam_width=max(beam, 1), lm=lm, alpha=alpha, beta=beta)
+    compute_seconds = time.perf_counter() - start
+    audio_seconds = sum(seconds for *_, seconds in ready)
+    for position, path, _, _ in sorted(ready):
+        print(texts[position] if len(args.audio) == 1 else f"{path}\t{texts[position]}", flush=True)
     if args.verbose and audio_seconds:
         mode = "greedy" if beam <= 0 and lm is None else f"beam {beam}" + (" + LM" if lm else "")
         print(f"model {weights}, {mode}: {audio_seconds:.1f} s of audio in {compute_seconds:.2f} s, "

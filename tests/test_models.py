@@ -74,3 +74,55 @@ def test_build_spec_rebuilds_the_same_model():
 def test_builders_print_summary(capsys):
     sm.simple_rnn_model(input_dim=13)
     assert "Total params" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_fast_gru_equals_keras_gru(activation, go_backwards, dropout):
+    """FastGRU (the seed's reset_after=False GRU with a faster torch loop) gives Keras' GRU outputs and
+    gradients for the same weights, including dropout with the same masks."""
+    import keras
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 23, 10)).astype("float32")
+    kw = dict(units=7, activation=activation, return_sequences=True, reset_after=False, go_backwards=go_backwards,
+              dropout=dropout, recurrent_dropout=dropout)
+    ref, fast = keras.layers.GRU(**kw), sm.FastGRU(**kw)
+    ref(x), fast(x)
+    fast.set_weights(ref.get_weights())
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(fast(x)), keras.ops.convert_to_numpy(ref(x)), atol=1e-5)
+    if keras.backend.backend() != "torch" or not dropout:
+        return
+    import torch
+
+    in_masks = [keras.ops.convert_to_tensor((rng.random((3, 10)) > 0.5).astype("float32") * 2) for _ in range(3)]
+    rec_masks = [keras.ops.convert_to_tensor((rng.random((3, 7)) > 0.5).astype("float32") * 2) for _ in range(3)]
+    results = []
+    for layer in (ref, fast):
+        layer.cell._dropout_mask, layer.cell._recurrent_dropout_mask = in_masks, rec_masks  # as Keras caches them
+        y = layer(torch.tensor(x), training=True)
+        y.square().sum().backward()
+        results.append((y.detach().numpy(), [w.value.grad.numpy().copy() for w in layer.trainable_weights]))
+    np.testing.assert_allclose(results[1][0], results[0][0], atol=1e-5)
+    for a, b in zip(results[0][1], results[1][1]):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4)
+
+
+def test_mixed_precision_keeps_softmax_and_ctc_in_float32(tiny_corpus, tmp_path):
+    import keras
+
+    import train_utils as tu
+
+    try:
+        assert sm.enable_mixed_precision() == "mixed_float16"
+        model = sm.conv_bigru_model(input_dim=161, filters=8, units=8, recur_layers=1, cell="lstm", verbose=False)
+        assert model.get_layer("conv1d_0").compute_dtype == "float16"
+        assert model.get_layer("softmax").compute_dtype == "float32" and model.output.dtype == "float32"
+        train_json, valid_json = tiny_corpus
+        history = tu.train_model(model, "mp.pickle", "mp.h5", train_json, valid_json, minibatch_size=8, epochs=1,
+                                 verbose=0, results_dir=str(tmp_path), optimizer=keras.optimizers.Adam(1e-3))
+        assert np.isfinite(history["loss"][0]) and np.isfinite(history["val_loss"][0])
+        assert all(w.dtype == "float32" for w in model.weights)
+    finally:
+        assert sm.enable_mixed_precision(False) == "float32"

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import ROOT, make_tiny_corpus
 
-SECTIONS = ["model_0", "model_1", "model_2", "model_3", "model_4", "model_5", "model_7", "model_end"]
+SECTIONS = ["model_0", "model_1", "model_2", "model_3", "model_4", "model_5", "model_7", "model_end", "model_vui"]
 
 
 def outputs(cell, kind):
@@ -57,6 +57,8 @@ def test_results_per_trained_model(executed):
     assert "There are 16 total training examples." in text
     assert text.count("Predicted transcription:") == 2 and text.count("True transcription:") == 2
     assert "Models ranked by their best validation loss" in text
+    # STEP 3 also decodes with the shipped model and LM (results/vui_model.h5, results/vui_lm.arpa).
+    assert text.count("Greedy:") == 3 and text.count("Beam + LM:") == 3
 
 
 def test_html_export(executed):

@@ -1,0 +1,214 @@
+"""The shipped model's parts: FastLSTM, SpecAugment, conv_bigru_model, the recipe optimizer,
+best-checkpoint selection, and train_recipe end to end on generated audio."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+
+import keras
+import numpy as np
+import pytest
+
+import sample_models as sm
+import train_utils as tu
+from char_map import NUM_CLASSES
+from tests.conftest import make_tiny_corpus
+
+
+def _np(x) -> np.ndarray:
+    return keras.ops.convert_to_numpy(x)
+
+
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_fast_lstm_equals_keras_lstm(go_backwards):
+    x = np.random.default_rng(1).standard_normal((3, 37, 16)).astype("float32")
+    ref = keras.layers.LSTM(8, return_sequences=True, go_backwards=go_backwards)
+    fast = sm.FastLSTM(8, return_sequences=True, go_backwards=go_backwards)
+    ref(x), fast(x)
+    fast.set_weights(ref.get_weights())
+    np.testing.assert_allclose(_np(fast(x)), _np(ref(x)), atol=1e-5)
+
+
+def test_fast_lstm_bidirectional_outputs_and_gradients_match():
+    x = np.random.default_rng(2).standard_normal((2, 29, 12)).astype("float32")
+    ref = keras.layers.Bidirectional(keras.layers.LSTM(6, return_sequences=True))
+    fast = keras.layers.Bidirectional(sm.FastLSTM(6, return_sequences=True))
+    ref(x), fast(x)
+    fast.set_weights(ref.get_weights())
+    np.testing.assert_allclose(_np(fast(x)), _np(ref(x)), atol=1e-5)
+    if keras.backend.backend() == "torch":  # the fused path is the torch backend's; compare its gradients
+        import torch
+
+        grads = []
+        for layer in (ref, fast):
+            layer(torch.tensor(x)).square().sum().backward()
+            grads.append([w.value.grad.numpy().copy() for w in layer.trainable_weights])
+        for a, b in zip(*grads):
+            np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5)
+
+
+def test_spec_augment_masks_only_in_training():
+    x = np.ones((4, 300, 161), dtype="float32")
+    layer = sm.SpecAugment(freq_masks=2, freq_width=20, time_masks=2, time_width=40, seed=3)
+    np.testing.assert_array_equal(_np(layer(x, training=False)), x)
+    y = _np(layer(x, training=True))
+    assert y.shape == x.shape and set(np.unique(y)) <= {0.0, 1.0}
+    for example in y:
+        masked_bins = (example == 0).all(axis=0).sum()
+        masked_frames = (example == 0).all(axis=1).sum()
+        assert masked_bins <= 2 * 19 and masked_frames <= 2 * 29  # widths < 20 bins, < 10 % of 300 frames
+    assert (y == 0).any() and not np.array_equal(y[0], y[1])  # masks differ per utterance
+
+
+def test_conv_bigru_model_output_length_and_size():
+    for cell in ("gru", "lstm"):
+        model = sm.conv_bigru_model(input_dim=13, filters=8, units=8, recur_layers=2, cell=cell, verbose=False)
+        for frames in (57, 101, 224):
+            out = model.predict(np.random.default_rng(frames).standard_normal((2, frames, 13)).astype("float32"), verbose=0)
+            assert out.shape == (2, model.output_length(frames), NUM_CLASSES)
+            np.testing.assert_allclose(out.sum(axis=-1), 1.0, rtol=1e-4)
+    shipped = sm.conv_bigru_model(input_dim=161, cell="lstm", verbose=False)
+    assert shipped.count_params() * 4 <= 25e6  # float32 weights fit the 25 MB budget
+
+
+def test_recipe_optimizer_warms_up_then_decays():
+    opt = tu.recipe_optimizer(total_steps=1000, peak_learning_rate=1e-3, warmup_steps=100, final_fraction=0.05)
+    lr = opt.learning_rate  # the schedule
+    values = [float(lr(step)) for step in (0, 50, 100, 550, 1000)]
+    assert values[0] == 0.0 and values[1] == pytest.approx(5e-4) and values[2] == pytest.approx(1e-3)
+    assert values[2] > values[3] > values[4] == pytest.approx(5e-5, rel=1e-3)
+
+
+def test_keep_best_saves_the_lowest_validation_loss_epoch(tiny_corpus, tmp_path, monkeypatch):
+    train_json, valid_json = tiny_corpus
+    saved = []
+    original = tu.save_weights_h5
+
+    def record(model, path):
+        saved.append([w.copy() for w in model.get_weights()])
+        original(model, path)
+
+    monkeypatch.setattr(tu, "save_weights_h5", record)
+    # A learning rate high enough that validation loss goes up and down between epochs.
+    model = sm.rnn_model(input_dim=161, units=16, activation="tanh", verbose=False)
+    history = tu.train_model(model, "m.pickle", "m.h5", train_json, valid_json, minibatch_size=8, epochs=5,
+                             verbose=0, results_dir=str(tmp_path), keep_best=True,
+                             optimizer=keras.optimizers.Adam(0.05))
+    val = history["val_loss"]
+    best = int(np.argmin(val))
+    improved = [i for i in range(len(val)) if val[i] <= min(val[: i + 1])]
+    assert len(saved) == len(improved)  # the weights file is written only when validation loss improves
+    with open(tmp_path / "m.json") as f:
+        assert json.load(f)["training"]["best_epoch"] == best + 1
+    fresh = sm.build_model(model.build_spec)
+    fresh.load_weights(str(tmp_path / "m.h5"))
+    for a, b in zip(fresh.get_weights(), saved[-1]):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(model.get_weights(), saved[-1]):  # the model in memory ends with the best weights too
+        np.testing.assert_array_equal(a, b)
+    with open(tmp_path / "m.pickle", "rb") as f:
+        assert pickle.load(f)["val_loss"] == val  # the history keeps every epoch
+
+
+def _librispeech_tree(root: str, subset: str, speakers: list[str], seed: int) -> None:
+    """A LibriSpeech-layout subset of tone-coded utterances (one chapter per speaker)."""
+    import shutil
+
+    for k, speaker in enumerate(speakers):
+        chapter = os.path.join(root, subset, speaker, "10")
+        train_json, _ = make_tiny_corpus(chapter + "_tmp", n_train=6, n_valid=0, seed=seed + k)
+        os.makedirs(chapter, exist_ok=True)
+        lines = []
+        with open(train_json) as f:
+            for i, line in enumerate(f):
+                entry = json.loads(line)
+                utt = f"{speaker}-10-{i:04d}"
+                shutil.move(entry["key"], os.path.join(chapter, utt + ".wav"))
+                lines.append(f"{utt} {entry['text'].upper()}")
+        shutil.rmtree(chapter + "_tmp")
+        with open(os.path.join(chapter, f"{speaker}-10.trans.txt"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+
+def test_train_recipe_end_to_end_on_generated_audio(tmp_path, monkeypatch, capsys):
+    import train_recipe
+
+    _librispeech_tree(str(tmp_path / "ls"), "train-x", ["11", "12", "13", "14"], seed=10)
+    _librispeech_tree(str(tmp_path / "ls"), "valid-x", ["21"], seed=20)
+    tiny = dict(train_recipe.RECIPE, kwargs=dict(train_recipe.RECIPE["kwargs"], filters=16, units=16, recur_layers=1),
+                beam=4, warmup_steps=2)
+    monkeypatch.setattr(train_recipe, "RECIPE", tiny)
+    results = tmp_path / "results"
+    assert train_recipe.main(["--librispeech", str(tmp_path / "ls"), "--train", "train-x", "--valid", "valid-x",
+                              "--results-dir", str(results), "--data-dir", str(tmp_path / "data"), "--epochs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "24 training / 6 validation utterances" in out and "| vui_model |" in out
+    with open(results / "vui_model.json") as f:
+        desc = json.load(f)
+    assert desc["builder"] == "conv_bigru_model" and desc["training"]["epochs_done"] == 2
+    assert desc["training"]["keep_best"] is True and desc["kwargs"]["cell"] == "lstm"
+    with open(results / "vui_lm.arpa.json") as f:
+        sidecar = json.load(f)
+    assert sidecar["sentences"] == 24 and set(sidecar["tuned"]) >= {"alpha", "beta", "beam"}
+    with pytest.raises(FileNotFoundError, match="no-such-subset"):
+        train_recipe.main(["--librispeech", str(tmp_path / "ls"), "--train", "no-such-subset",
+                           "--results-dir", str(results), "--data-dir", str(tmp_path / "data")])
+
+
+def test_shipped_files_are_complete_and_consistent():
+    """results/ ships the model (weights <= 25 MB), its description and loss history, and the LM."""
+    from decoding import SHIPPED_LM, SHIPPED_MODEL, load_trained_model
+    from language_model import LanguageModel, sidecar_path
+    from train_utils import spec_path
+
+    assert os.path.getsize(SHIPPED_MODEL) <= 25e6
+    with open(spec_path(SHIPPED_MODEL)) as f:
+        desc = json.load(f)
+    with open(os.path.splitext(SHIPPED_MODEL)[0] + ".pickle", "rb") as f:
+        history = pickle.load(f)
+    assert desc["builder"] == "conv_bigru_model" and desc["training"]["keep_best"] is True
+    assert len(history["val_loss"]) == desc["training"]["epochs_done"] == desc["training"]["epochs"]
+    assert desc["training"]["best_epoch"] == int(np.argmin(history["val_loss"])) + 1
+    model, _ = load_trained_model(SHIPPED_MODEL)
+    assert model.count_params() == desc["params"]
+    lm = LanguageModel(SHIPPED_LM)
+    assert lm.order == 3 and {"alpha", "beta", "beam"} <= set(lm.tuned)
+    with open(sidecar_path(SHIPPED_LM)) as f:
+        sources = json.load(f)["sources"]["corpora"]
+    assert len(sources) == 1 and sources[0].endswith("recipe_train.json")  # training transcripts only
+
+
+def test_shipped_model_on_held_out_librispeech_speakers(librispeech_test_clean):
+    """The shipped model transcribes held-out speakers it never heard: greedy CER on 40 of their
+    utterances stays near what the README reports for all 382 (a regression check of the artifact)."""
+    import train_recipe
+    from create_desc_json import scan_corpus, split_by_speaker
+    from decoding import SHIPPED_MODEL, Transcriber, greedy_decode
+    from evaluate import error_rates
+
+    entries = scan_corpus(librispeech_test_clean, progress=False).entries
+    _, held_out = split_by_speaker(entries, librispeech_test_clean, valid_speaker_ids=list(train_recipe.HELD_OUT_SPEAKERS))
+    picked = [e for e in held_out if e["duration"] <= 10.0][::9][:40]
+    transcriber = Transcriber(SHIPPED_MODEL)
+    hyps = [" ".join(greedy_decode(transcriber.probabilities([transcriber.features(e["key"])])[0]).split())
+            for e in picked]
+    cer, _ = error_rates([e["text"] for e in picked], hyps)
+    assert cer < SHIPPED_GREEDY_CER_BOUND, cer
+
+
+def test_default_model_and_lm(tmp_path, monkeypatch):
+    import decoding
+
+    monkeypatch.setattr(decoding, "SHIPPED_MODEL", str(tmp_path / "vui_model.h5"))
+    monkeypatch.setattr(decoding, "SHIPPED_LM", str(tmp_path / "vui_lm.arpa"))
+    (tmp_path / "vui_model.h5").write_bytes(b"x")
+    assert decoding.default_model_and_lm(None, None) == (str(tmp_path / "vui_model.h5"), None)  # no LM file
+    (tmp_path / "vui_lm.arpa").write_bytes(b"x")
+    assert decoding.default_model_and_lm(None, None) == (str(tmp_path / "vui_model.h5"), str(tmp_path / "vui_lm.arpa"))
+    assert decoding.default_model_and_lm(None, None, no_lm=True) == (str(tmp_path / "vui_model.h5"), None)
+    assert decoding.default_model_and_lm("other.h5", None) == ("other.h5", None)  # an explicit model: no LM implied
+    (tmp_path / "vui_model.h5").unlink()
+    with pytest.raises(FileNotFoundError, match="no trained model"):
+        decoding.default_model_and_lm(None, None, results_dir=str(tmp_path))

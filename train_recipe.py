@@ -1,0 +1,197 @@
+"""Train vui's shipped model from scratch: corpus files, acoustic model, language model, evaluation.
+
+One command reproduces ``results/vui_model.*`` and ``results/vui_lm.arpa``::
+
+    python train_recipe.py                      # LibriSpeech test-clean, 32 speakers / 8 held out
+    python train_recipe.py --train dev-clean --valid test-clean   # after download_librispeech.py
+
+Data: with ``--valid`` unset, ``--train``'s speakers are split: the 8 speakers of HELD_OUT_SPEAKERS
+(test-clean's 1089 1188 121 1221 1284 1320 1580 1995) are the validation set, never trained on and
+the only data anything is tuned on; the others are the training set. The recipe (model, optimizer,
+schedule, epochs) is the same for every corpus. Training resumes if interrupted (train_model), and
+the LM is estimated from the training transcripts only (build_lm_from_corpora refuses any
+validation sentence). The last step prints the table the README reports: validation loss, greedy
+CER/WER, beam search + LM CER/WER, training minutes and parameters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+import backend_setup  # noqa: F401  (picks KERAS_BACKEND before Keras loads)
+from decoding import SHIPPED_LM, SHIPPED_MODEL
+
+HELD_OUT_SPEAKERS: tuple[str, ...] = ("1089", "1188", "121", "1221", "1284", "1320", "1580", "1995")
+LIBRISPEECH_DIR: str = os.environ.get("LIBRISPEECH_DIR", os.path.join("..", "shared", "corpora", "LibriSpeech"))
+MODEL_NAME: str = os.path.splitext(os.path.basename(SHIPPED_MODEL))[0]  # vui_model
+LM_NAME: str = os.path.basename(SHIPPED_LM)  # vui_lm.arpa
+# The recipe, chosen by experiment (README, "The shipped model"): every setting is here.
+RECIPE: dict = {
+    "builder": "conv_bigru_model",
+    "kwargs": {"filters": 256, "kernel_size": 11, "conv_stride": 3, "conv_layers": 2, "units": 256,
+               "recur_layers": 3, "dropout": 0.2, "spec_augment": True, "cell": "lstm"},
+    "epochs": 24,
+    "minibatch_size": 20,
+    "optimizer": "adam",  # or "seed_sgd": the capstone's SGD (ablation)
+    "peak_learning_rate": 1e-3,
+    "warmup_steps": 300,
+    "keep_best": True,
+    "beam": 32,
+}
+
+
+def make_corpus_files(librispeech_dir: str, train: str, valid: str | None, out_dir: str) -> tuple[str, str]:
+    """Write train/valid JSON-lines corpus files (speaker split of `train` when `valid` is None)."""
+    from create_desc_json import scan_corpus, split_by_speaker, write_corpus
+
+    train_dir = os.path.join(librispeech_dir, train)
+    if not os.path.isdir(train_dir):
+        raise FileNotFoundError(f"{train_dir}: no such LibriSpeech folder (download_librispeech.py fetches it, "
+                                "or pass --librispeech)")
+    entries = scan_corpus(train_dir).entries
+    if valid is None:
+        train_entries, valid_entries = split_by_speaker(entries, train_dir, valid_speaker_ids=list(HELD_OUT_SPEAKERS))
+    else:
+        train_entries, valid_entries = entries, scan_corpus(os.path.join(librispeech_dir, valid)).entries
+    os.makedirs(out_dir, exist_ok=True)
+    train_json, valid_json = os.path.join(out_dir, "recipe_train.json"), os.path.join(out_dir, "recipe_valid.json")
+    write_corpus(train_json, train_entries)
+    write_corpus(valid_json, valid_entries)
+    print(f"corpus: {len(train_entries)} training / {len(valid_entries)} validation utterances", flush=True)
+    return train_json, valid_json
+
+
+def recipe_train_args(train_json: str, epochs: int = RECIPE["epochs"], recipe: dict = RECIPE) -> dict:
+    """train_model arguments of the recipe for a training corpus: batch size, Adam with warm-up and
+    cosine decay over all `epochs`' updates, best-checkpoint selection. The notebook uses these too."""
+    from data_generator import read_corpus
+    from train_utils import recipe_optimizer
+
+    from train_utils import default_optimizer
+
+    steps_per_epoch = math.ceil(len(read_corpus(train_json, 10.0).audio_paths) / recipe["minibatch_size"])
+    if recipe["optimizer"] == "seed_sgd":
+        optimizer = default_optimizer()
+    elif recipe["optimizer"] == "adam":
+        optimizer = recipe_optimizer(epochs * steps_per_epoch, recipe["peak_learning_rate"], recipe["warmup_steps"])
+    else:
+        raise ValueError(f"recipe optimizer must be 'adam' or 'seed_sgd', not {recipe['optimizer']!r}")
+    return {"minibatch_size": recipe["minibatch_size"], "optimizer": optimizer, "epochs": epochs,
+            "keep_best": recipe["keep_best"]}
+
+
+def recipe_model(input_dim: int, recipe: dict = RECIPE, verbose: bool = False):
+    """The recipe's acoustic model for `input_dim` features."""
+    from sample_models import build_model
+
+    return build_model({"builder": recipe["builder"], "kwargs": {"input_dim": input_dim, **recipe["kwargs"]}}, verbose)
+
+
+def train(train_json: str, valid_json: str, results_dir: str, recipe: dict = RECIPE, name: str = MODEL_NAME,
+          verbose: int = 2) -> dict:
+    """Train the recipe's model; returns its history. Resumes an interrupted run of the same recipe."""
+    from train_utils import train_model
+    from utils import SPECTROGRAM_DIM
+
+    return train_model(recipe_model(SPECTROGRAM_DIM, recipe), f"{name}.pickle", f"{name}.h5", train_json=train_json,
+                       valid_json=valid_json, verbose=verbose, results_dir=results_dir,
+                       **recipe_train_args(train_json, recipe["epochs"], recipe))
+
+
+def build_lm(train_json: str, valid_json: str, results_dir: str) -> str:
+    """Trigram LM from the training transcripts; validation sentences are refused."""
+    from language_model import build_lm_from_corpora
+
+    path = os.path.join(results_dir, LM_NAME)
+    build_lm_from_corpora([train_json], path, exclude_jsons=[valid_json], drop_excluded=True)
+    return path
+
+
+def evaluate_model(weights: str, valid_json: str, lm_path: str | None, beam: int = RECIPE["beam"]) -> dict:
+    """Greedy and (with an LM) beam+LM CER/WER on the validation corpus; LM weights tuned there and
+    saved with the LM."""
+    from decoding import Transcriber
+    from evaluate import corpus_probabilities, evaluate_decoding, tune_lm_weights
+    from language_model import LanguageModel, sidecar_path
+    from utils import write_atomic
+
+    transcriber = Transcriber(weights)
+    paths, texts, probs = corpus_probabilities(transcriber, valid_json)
+    greedy = evaluate_decoding(paths, texts, probs)
+    if lm_path is None:
+        return {"greedy": greedy, "params": transcriber.model.count_params()}
+    lm = LanguageModel(lm_path)
+    alpha, beta, with_lm = tune_lm_weights(texts, probs, lm, beam)
+    with open(sidecar_path(lm_path), encoding="utf-8") as f:
+        sidecar = json.load(f)
+    sidecar["tuned"] = {"alpha": alpha, "beta": beta, "beam": beam, "on": os.path.abspath(valid_json)}
+    write_atomic(sidecar_path(lm_path), (json.dumps(sidecar, indent=1) + "\n").encode("utf-8"))
+    return {"greedy": greedy, "lm": with_lm, "alpha": alpha, "beta": beta, "params": transcriber.model.count_params()}
+
+
+def apply_overrides(recipe: dict, settings: list[str]) -> dict:
+    """The recipe with ``key=value`` settings applied (model arguments or recipe keys), for ablations:
+    e.g. ``spec_augment=false``, ``optimizer=seed_sgd``, ``conv_stride=2``."""
+    recipe = dict(recipe, kwargs=dict(recipe["kwargs"]))
+    for setting in settings:
+        key, sep, text = setting.partition("=")
+        if not sep:
+            raise ValueError(f"--set takes key=value, not {setting!r}")
+        try:
+            value = json.loads(text.lower() if text.lower() in ("true", "false", "null") else text)
+        except ValueError:
+            value = text
+        if key in recipe["kwargs"]:
+            recipe["kwargs"][key] = value
+        elif key in recipe and key != "kwargs":
+            recipe[key] = value
+        else:
+            raise ValueError(f"unknown recipe setting {key!r}; model: {sorted(recipe['kwargs'])}, "
+                             f"recipe: {sorted(k for k in recipe if k != 'kwargs')}")
+    return recipe
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--librispeech", default=LIBRISPEECH_DIR, help="folder holding the LibriSpeech subsets")
+    parser.add_argument("--train", default="test-clean", help="training subset (default: test-clean, speaker split)")
+    parser.add_argument("--valid", help="validation subset (default: 8 held-out speakers of --train)")
+    parser.add_argument("--results-dir", default="results", help="where the model and LM go")
+    parser.add_argument("--data-dir", default=os.path.join("data", "recipe"), help="where the corpus files go")
+    parser.add_argument("--epochs", type=int, default=RECIPE["epochs"], help="epochs (default: the recipe's)")
+    parser.add_argument("--name", default=MODEL_NAME, help="file name stem of the saved model")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="change one recipe setting (ablations), e.g. --set spec_augment=false")
+    parser.add_argument("--no-lm", action="store_true", help="skip the language model: greedy evaluation only")
+    args = parser.parse_args(argv)
+
+    try:
+        recipe = apply_overrides(dict(RECIPE, epochs=args.epochs), args.set)
+    except ValueError as exc:
+        parser.error(str(exc))
+    start = time.perf_counter()
+    train_json, valid_json = make_corpus_files(args.librispeech, args.train, args.valid, args.data_dir)
+    history = train(train_json, valid_json, args.results_dir, recipe, args.name)
+    minutes = sum(history.get("epoch_seconds", [])) / 60
+    weights = os.path.join(args.results_dir, f"{args.name}.h5")
+    lm_path = None if args.no_lm else build_lm(train_json, valid_json, args.results_dir)
+    result = evaluate_model(weights, valid_json, lm_path, recipe["beam"])
+    print(f"\nwall time {(time.perf_counter() - start) / 60:.1f} min (training epochs {minutes:.1f} min)")
+    changed = ", ".join(args.set) or "the recipe"
+    print("| model | settings | params | epochs | best val loss | greedy CER | greedy WER | LM CER | LM WER | training min |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    lm_cells = f"{result['lm'].cer:.3f} | {result['lm'].wer:.3f}" if lm_path else "- | -"
+    print(f"| {args.name} | {changed} | {result['params']:,} | {len(history['val_loss'])} | {min(history['val_loss']):.1f} | "
+          f"{result['greedy'].cer:.3f} | {result['greedy'].wer:.3f} | {lm_cells} | {minutes:.1f} |")
+    if lm_path:
+        print(f"LM decoding: beam {recipe['beam']}, alpha {result['alpha']}, beta {result['beta']} (tuned on validation)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
