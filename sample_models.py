@@ -73,7 +73,7 @@ def build_model(config: dict, verbose: bool = False) -> keras.Model:
 
 
 def _gru(units: int, activation: str = "tanh", name: str | None = None, **kwargs) -> layers.GRU:
-    return FastGRU(units, activation=activation, return_sequences=True, reset_after=False, name=name, **kwargs)
+    return layers.GRU(units, activation=activation, return_sequences=True, reset_after=False, name=name, **kwargs)
 
 
 def _finish(input_data, x, output_dim: int, output_length: Callable, name: str) -> keras.Model:
@@ -251,66 +251,6 @@ def final_model(
         functools.partial(conv_output_length, filter_size=kernel_size, border_mode=conv_border_mode, stride=conv_stride),
         "final_model",
     )
-
-
-@keras.saving.register_keras_serializable(package="vui")
-class FastGRU(layers.GRU):
-    """keras.layers.GRU with a faster time loop for the seed's GRUs under the torch backend.
-
-    Keras runs a ``reset_after=False`` GRU (the seed's variant, which no fused kernel implements)
-    step by step through its generic RNN loop, recomputing the input projection and dispatching a
-    dozen backend ops per time step. Here the input projections of all time steps are one matrix
-    product, and each step does only the recurrent part in plain torch. Same weights, same maths,
-    same dropout semantics (one input mask and one recurrent mask per gate, fixed over the sequence,
-    taken from the cell as Keras does); other backends, masks and other configurations take Keras'
-    own path. Used by every GRU builder, so the seed's parameter counts are unchanged.
-    """
-
-    def inner_loop(self, sequences, initial_state, mask, training=False):
-        cell = self.cell
-        activation = {keras.activations.tanh: "tanh", keras.activations.relu: "relu"}.get(cell.activation)
-        if (keras.backend.backend() != "torch" or mask is not None or cell.reset_after or self.unroll
-                or not cell.use_bias or activation is None or cell.recurrent_activation is not keras.activations.sigmoid):
-            return super().inner_loop(sequences, initial_state, mask, training=training)
-        import torch
-
-        state = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
-        kernel, recurrent, bias = cell.kernel.value, cell.recurrent_kernel.value, cell.bias.value
-        x = keras.ops.convert_to_tensor(sequences).to(kernel.dtype)
-        h = keras.ops.convert_to_tensor(state).to(kernel.dtype)
-        if self.go_backwards:  # Keras' convention: read the sequence backwards, outputs in reading order
-            x = torch.flip(x, dims=[1])
-        units = cell.units
-
-        def per_gate(mask_or_masks):
-            masks = mask_or_masks if isinstance(mask_or_masks, (list, tuple)) else [mask_or_masks] * 3
-            return [keras.ops.convert_to_tensor(m).to(kernel.dtype) for m in masks]
-
-        in_masks = per_gate(cell.get_dropout_mask(sequences[:, 0, :])) if training and 0 < cell.dropout < 1 else None
-        rec_masks = per_gate(cell.get_recurrent_dropout_mask(state)) if training and 0 < cell.recurrent_dropout < 1 else None
-        if in_masks is None:
-            projected = torch.matmul(x, kernel) + bias  # (batch, time, 3 units): z, r, h
-        else:
-            projected = torch.cat([torch.matmul(x * m[:, None, :], kernel[:, g * units:(g + 1) * units])
-                                   for g, m in enumerate(in_masks)], dim=-1) + bias
-        act = torch.relu if activation == "relu" else torch.tanh
-        u_zr, u_h = recurrent[:, : 2 * units], recurrent[:, 2 * units:]
-        outputs = []
-        for t in range(x.shape[1]):
-            step = projected[:, t]
-            if rec_masks is None:
-                zr = torch.sigmoid(step[:, : 2 * units] + torch.matmul(h, u_zr))
-                z, r = zr[:, :units], zr[:, units:]
-                hh = act(step[:, 2 * units:] + torch.matmul(r * h, u_h))
-            else:
-                z = torch.sigmoid(step[:, :units] + torch.matmul(h * rec_masks[0], u_zr[:, :units]))
-                r = torch.sigmoid(step[:, units: 2 * units] + torch.matmul(h * rec_masks[1], u_zr[:, units:]))
-                hh = act(step[:, 2 * units:] + torch.matmul(r * (h * rec_masks[2]), u_h))
-            h = z * h + (1 - z) * hh
-            if self.return_sequences:
-                outputs.append(h)
-        stacked = torch.stack(outputs, dim=1) if self.return_sequences else h[:, None]
-        return h, stacked, [h]
 
 
 @keras.saving.register_keras_serializable(package="vui")

@@ -107,15 +107,21 @@ def default_optimizer() -> keras.optimizers.Optimizer:
     return keras.optimizers.SGD(learning_rate=schedule, momentum=0.9, nesterov=True, clipnorm=5)
 
 
-def recipe_optimizer(total_steps: int, peak_learning_rate: float = 1e-3, warmup_steps: int = 300,
-                     final_fraction: float = 0.05, clipnorm: float = 5.0) -> keras.optimizers.Optimizer:
-    """The shipped model's optimizer: Adam with a linear warm-up to `peak_learning_rate` over
-    `warmup_steps` updates, then cosine decay to `final_fraction` of the peak at `total_steps`
-    (epochs x steps per epoch), gradients clipped to norm `clipnorm`."""
+def recipe_schedule(total_steps: int, peak_learning_rate: float = 1e-3, warmup_steps: int = 300,
+                    final_fraction: float = 0.05) -> keras.optimizers.schedules.LearningRateSchedule:
+    """Linear warm-up from 0 to `peak_learning_rate` over `warmup_steps` updates (at most a quarter
+    of the run), then cosine decay to `final_fraction` of the peak at `total_steps`."""
     warmup_steps = min(warmup_steps, max(total_steps // 4, 1))
-    schedule = keras.optimizers.schedules.CosineDecay(
+    return keras.optimizers.schedules.CosineDecay(
         initial_learning_rate=0.0, decay_steps=max(total_steps - warmup_steps, 1), alpha=final_fraction,
         warmup_target=peak_learning_rate, warmup_steps=warmup_steps)
+
+
+def recipe_optimizer(total_steps: int, peak_learning_rate: float = 1e-3, warmup_steps: int = 300,
+                     final_fraction: float = 0.05, clipnorm: float = 5.0) -> keras.optimizers.Optimizer:
+    """The shipped model's optimizer: Adam on recipe_schedule (total_steps = epochs x steps per
+    epoch), gradients clipped to norm `clipnorm`."""
+    schedule = recipe_schedule(total_steps, peak_learning_rate, warmup_steps, final_fraction)
     return keras.optimizers.Adam(learning_rate=schedule, clipnorm=clipnorm)
 
 

@@ -16,6 +16,9 @@ import train_utils as tu
 from char_map import NUM_CLASSES
 from tests.conftest import make_tiny_corpus
 
+# Measured 0.342 on these 40 utterances (0.338 on all 382 held-out ones); a regression guard.
+SHIPPED_GREEDY_CER_BOUND = 0.40
+
 
 def _np(x) -> np.ndarray:
     return keras.ops.convert_to_numpy(x)
@@ -74,11 +77,11 @@ def test_conv_bigru_model_output_length_and_size():
 
 
 def test_recipe_optimizer_warms_up_then_decays():
-    opt = tu.recipe_optimizer(total_steps=1000, peak_learning_rate=1e-3, warmup_steps=100, final_fraction=0.05)
-    lr = opt.learning_rate  # the schedule
-    values = [float(lr(step)) for step in (0, 50, 100, 550, 1000)]
+    lr = tu.recipe_schedule(total_steps=1000, peak_learning_rate=1e-3, warmup_steps=100, final_fraction=0.05)
+    values = [float(keras.ops.convert_to_numpy(lr(step))) for step in (0, 50, 100, 550, 1000)]
     assert values[0] == 0.0 and values[1] == pytest.approx(5e-4) and values[2] == pytest.approx(1e-3)
     assert values[2] > values[3] > values[4] == pytest.approx(5e-5, rel=1e-3)
+    assert isinstance(tu.recipe_optimizer(1000), keras.optimizers.Adam)
 
 
 def test_keep_best_saves_the_lowest_validation_loss_epoch(tiny_corpus, tmp_path, monkeypatch):
@@ -151,7 +154,9 @@ def test_train_recipe_end_to_end_on_generated_audio(tmp_path, monkeypatch, capsy
     assert desc["training"]["keep_best"] is True and desc["kwargs"]["cell"] == "lstm"
     with open(results / "vui_lm.arpa.json") as f:
         sidecar = json.load(f)
-    assert sidecar["sentences"] == 24 and set(sidecar["tuned"]) >= {"alpha", "beta", "beam"}
+    # every training transcript, less any that is also a validation transcript (the tiny vocabulary repeats)
+    assert sidecar["sentences"] + sidecar["dropped_evaluation_sentences"] == 24
+    assert set(sidecar["tuned"]) >= {"alpha", "beta", "beam"}
     with pytest.raises(FileNotFoundError, match="no-such-subset"):
         train_recipe.main(["--librispeech", str(tmp_path / "ls"), "--train", "no-such-subset",
                            "--results-dir", str(results), "--data-dir", str(tmp_path / "data")])
