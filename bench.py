@@ -113,13 +113,13 @@ def fill_cache(train_json: str, valid_json: str, cache_dir: str) -> float:
 
 def _time_transcription(transcriber, files: list[str], batch_size: int, lm=None) -> float:
     """Seconds to transcribe `files` (features included) in batches of similar length, as transcribe.py does."""
-    from decoding import greedy_decode, prefix_beam_search
+    from decoding import decode
 
     start = time.perf_counter()
     feats = sorted((transcriber.features(f) for f in files), key=len)
     for first in range(0, len(feats), batch_size):
         for probs in transcriber.probabilities(feats[first:first + batch_size]):
-            greedy_decode(probs) if lm is None else prefix_beam_search(probs, 32, lm, 0.5, 1.0)
+            decode(probs, 32 if lm is not None else 0, lm, 0.5, 1.0)
     return time.perf_counter() - start
 
 
@@ -219,6 +219,15 @@ def memory_scaling(train_json: str, valid_json: str, folder: str, scales: tuple[
     return rows
 
 
+def append_section(path: str, argv: list[str] | None, body: str) -> None:
+    """Append a Markdown section headed by this command line, with the machine, to `path` (atomically)."""
+    from utils import write_atomic
+
+    old = open(path, encoding="utf-8").read() if os.path.exists(path) else ""
+    command = " ".join(argv if argv is not None else sys.argv[1:])
+    write_atomic(path, (old + f"\n## `python bench.py {command}`\n\nMachine: {machine_description()}. {body}").encode("utf-8"))
+
+
 def fmt(value: float | None) -> str:
     """A figure to one decimal, or 'NaN (stopped)' where training diverged."""
     return "NaN (stopped)" if value is None else f"{value:.1f}"
@@ -269,12 +278,7 @@ def main(argv: list[str] | None = None) -> int:
                            [f"| {r['copies']}x | {r['utterances']} | {r['seconds']} | {r['peak_rss_mib']} |" for r in rows])
         print("\n" + table)
         if args.write:
-            from utils import write_atomic
-
-            old = open(args.write, encoding="utf-8").read() if os.path.exists(args.write) else ""
-            section = (f"\n## `python bench.py {' '.join(argv if argv is not None else sys.argv[1:])}`\n\n"
-                       f"Machine: {machine_description()}. Data: {corpus}.\n\n{table}\n")
-            write_atomic(args.write, (old + section).encode("utf-8"))
+            append_section(args.write, argv, f"Data: {corpus}.\n\n{table}\n")
         return 0
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -314,13 +318,8 @@ def main(argv: list[str] | None = None) -> int:
     rtf_line = "\n".join(rtf_lines)
     print("\n" + table + "\n\n" + rtf_line)
     if args.write:
-        from utils import write_atomic
-
-        old = open(args.write, encoding="utf-8").read() if os.path.exists(args.write) else ""
-        section = (f"\n## `python bench.py {' '.join(argv if argv is not None else sys.argv[1:])}`\n\n"
-                   f"Machine: {machine_description()}. Data: {corpus}. Feature cache filled once in {cache_seconds:.1f} s.\n\n"
-                   f"{table}\n\n{rtf_line}\n")
-        write_atomic(args.write, (old + section).encode("utf-8"))
+        append_section(args.write, argv, f"Data: {corpus}. Feature cache filled once in {cache_seconds:.1f} s.\n\n"
+                                         f"{table}\n\n{rtf_line}\n")
     return 0
 
 

@@ -153,6 +153,29 @@ def get_predictions(index: int, partition: str, input_to_softmax, model_path: st
     return transcr, predicted
 
 
+def best_saved_model(results_dir: str = os.path.dirname(SHIPPED_MODEL)) -> str:
+    """Weights path of the saved model with the lowest validation loss (needs its .json and .pickle)."""
+    import glob
+    import pickle
+
+    best = None
+    for spec in sorted(glob.glob(os.path.join(glob.escape(results_dir), "**", "*.json"), recursive=True)):
+        try:
+            with open(spec, encoding="utf-8") as f:
+                training = json.load(f)["training"]
+            folder = os.path.dirname(spec)
+            weights = os.path.join(folder, training["weights"])
+            with open(os.path.join(folder, training["pickle"]), "rb") as f:
+                val = min(pickle.load(f)["val_loss"])
+        except (OSError, KeyError, ValueError, TypeError, pickle.UnpicklingError, EOFError):
+            continue
+        if os.path.exists(weights) and (best is None or val < best[0]):
+            best = (val, weights)
+    if best is None:
+        raise FileNotFoundError(f"no trained model in {results_dir}: train one (vui_notebook.ipynb) or pass --model")
+    return best[1]
+
+
 def default_model_and_lm(weights: str | None, lm: str | None, no_lm: bool = False,
                          results_dir: str | None = None) -> tuple[str, str | None]:
     """The (weights, LM) a command uses when not told: the shipped model, and with it the shipped LM.
@@ -167,10 +190,28 @@ def default_model_and_lm(weights: str | None, lm: str | None, no_lm: bool = Fals
             if lm is None and os.path.exists(SHIPPED_LM):
                 lm = SHIPPED_LM
         else:
-            from transcribe import best_saved_model
-
             weights = best_saved_model(results_dir or os.path.dirname(SHIPPED_MODEL))
     return weights, None if no_lm else lm
+
+
+def decoding_settings(lm=None, beam: int | None = None, alpha: float | None = None,
+                      beta: float | None = None) -> tuple[int, float, float]:
+    """(beam, alpha, beta) to decode with: the values given, else the LM's tuned ones (saved by
+    train_recipe.py), else beam 32 with an LM and 0 (greedy) without, alpha 0.5, beta 1.0."""
+    tuned = getattr(lm, "tuned", None) or {}
+    if beam is None:
+        beam = int(tuned.get("beam", 32)) if lm is not None else 0
+    return (beam, alpha if alpha is not None else tuned.get("alpha", 0.5),
+            beta if beta is not None else tuned.get("beta", 1.0))
+
+
+def decode(probs: np.ndarray, beam: int = 0, lm=None, alpha: float = 0.5, beta: float = 1.0) -> str:
+    """One utterance's softmax outputs (frames, 29) -> text: greedy (spaces normalised) when beam is
+    0 and there is no LM, else prefix beam search (with `lm` if given). The one decoding path of
+    transcribe.py, evaluate.py and the notebook."""
+    if beam <= 0 and lm is None:
+        return " ".join(greedy_decode(probs).split())
+    return prefix_beam_search(probs, beam_width=max(beam, 1), lm=lm, alpha=alpha, beta=beta)
 
 
 def show_transcriptions(weights_path: str, corpus_json: str, indices: Sequence[int] = (0, 1, 2),
@@ -192,7 +233,7 @@ def show_transcriptions(weights_path: str, corpus_json: str, indices: Sequence[i
         from language_model import LanguageModel
 
         lm = LanguageModel(lm_path)
-    tuned = getattr(lm, "tuned", {}) or {}
+    beam, alpha, beta = decoding_settings(lm, beam)
     corpus = read_corpus(corpus_json)
     rows = []
     for index in indices:
@@ -200,10 +241,9 @@ def show_transcriptions(weights_path: str, corpus_json: str, indices: Sequence[i
             raise IndexError(f"{corpus_json} has {len(corpus.audio_paths)} usable utterances; no index {index}")
         path = corpus.audio_paths[index]
         probs = transcriber.probabilities([transcriber.features(path)])[0]
-        row = {"path": path, "true": corpus.texts[index], "greedy": " ".join(greedy_decode(probs).split())}
+        row = {"path": path, "true": corpus.texts[index], "greedy": decode(probs)}
         if lm is not None:
-            row["lm"] = prefix_beam_search(probs, beam_width=beam or tuned.get("beam", 32), lm=lm,
-                                           alpha=tuned.get("alpha", 0.5), beta=tuned.get("beta", 1.0))
+            row["lm"] = decode(probs, beam, lm, alpha, beta)
         try:
             from IPython.display import Audio, display
 

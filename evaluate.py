@@ -128,12 +128,11 @@ def decode_all(probs, beam: int = 0, lm=None, alpha: float = 0.5, beta: float = 
     """Decode every utterance: greedy when beam is 0, else prefix beam search (with `lm` if given)."""
     from tqdm.auto import tqdm
 
-    from decoding import greedy_decode, prefix_beam_search
+    from decoding import decode
 
-    if beam <= 0 and lm is None:
-        return [" ".join(greedy_decode(p).split()) for p in probs]
-    return [prefix_beam_search(p, beam_width=max(beam, 1), lm=lm, alpha=alpha, beta=beta)
-            for p in tqdm(probs, desc="Decoding", unit="utt", disable=not progress)]
+    greedy = beam <= 0 and lm is None
+    return [decode(p, beam, lm, alpha, beta)
+            for p in tqdm(probs, desc="Decoding", unit="utt", disable=greedy or not progress)]
 
 
 def evaluate_decoding(paths, texts, probs, beam=0, lm=None, alpha=0.5, beta=1.0, progress=False) -> Evaluation:
@@ -217,10 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", help="per-utterance TSV report to write")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    from decoding import ModelFileError, Transcriber, default_model_and_lm
+    from decoding import ModelFileError, Transcriber, decoding_settings, default_model_and_lm
 
     args.weights, args.lm = default_model_and_lm(args.weights, args.lm, args.no_lm)
-    beam = args.beam if args.beam is not None else (32 if args.lm else 0)
     try:
         transcriber = Transcriber(args.weights)
         lm = None
@@ -233,11 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelFileError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    tuned = getattr(lm, "tuned", {}) or {}
-    alpha = args.alpha if args.alpha is not None else tuned.get("alpha", 0.5)
-    beta = args.beta if args.beta is not None else tuned.get("beta", 1.0)
-    if args.beam is None and lm is not None:
-        beam = int(tuned.get("beam", beam))
+    beam, alpha, beta = decoding_settings(lm, args.beam, args.alpha, args.beta)
     if args.tune:
         if lm is None:
             parser.error("--tune needs --lm")

@@ -264,6 +264,16 @@ def _read_tuned(arpa_path: str) -> dict:
     return tuned if isinstance(tuned, dict) else {}
 
 
+def save_tuned(arpa_path: str, tuned: dict) -> None:
+    """Record decoding weights tuned for this LM (alpha, beta, beam, ...) in its sidecar, atomically;
+    LanguageModel reads them back as ``.tuned``."""
+    path = sidecar_path(arpa_path)
+    with open(path, encoding="utf-8") as f:
+        sidecar = json.load(f)
+    sidecar["tuned"] = tuned
+    write_atomic(path, (json.dumps(sidecar, indent=1) + "\n").encode("utf-8"))
+
+
 class LanguageModel:
     """Incremental word scoring (log10) with an ARPA model, for beam-search decoding.
 

@@ -346,14 +346,16 @@ def conv_bigru_model(
     cell: str = "gru",
     output_dim: int = NUM_CLASSES,
 ) -> keras.Model:
-    """vui's final model, chosen by experiment on LibriSpeech (see README, "The shipped model").
+    """vui's final model (see README, "The shipped model": the recipe uses cell='lstm').
 
     SpecAugment masking (training only) -> Conv1D (stride `conv_stride`, shortens the sequence the
-    GRUs walk) -> BN -> ReLU -> (conv_layers - 1) x [Conv1D -> BN -> ReLU] -> recur_layers x
-    [Bidirectional GRU (tanh) -> BN -> dropout] -> per-frame Dense -> softmax. All convolutions pad
+    recurrent layers walk) -> BN -> ReLU -> (conv_layers - 1) x [Conv1D -> BN -> ReLU] -> recur_layers
+    x [Bidirectional GRU or LSTM (`cell`, tanh) -> BN -> dropout] -> per-frame Dense -> softmax. All convolutions pad
     'same', so output frames = ceil(frames / conv_stride). Trained with Adam and a warm-up/cosine
     schedule (train_utils.recipe_optimizer); no recurrent dropout, which is slow on CPU.
     """
+    if cell not in ("gru", "lstm"):
+        raise ValueError(f"cell must be 'gru' or 'lstm', not {cell!r}")
     input_data = layers.Input(name="the_input", shape=(None, input_dim))
     x = SpecAugment(name="spec_augment")(input_data) if spec_augment else input_data
     for i in range(conv_layers):

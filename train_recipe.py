@@ -70,11 +70,10 @@ def recipe_train_args(train_json: str, epochs: int = RECIPE["epochs"], recipe: d
     """train_model arguments of the recipe for a training corpus: batch size, Adam with warm-up and
     cosine decay over all `epochs`' updates, best-checkpoint selection. The notebook uses these too."""
     from data_generator import read_corpus
-    from train_utils import recipe_optimizer
+    from train_utils import default_optimizer, recipe_optimizer
+    from utils import MAX_DURATION_S
 
-    from train_utils import default_optimizer
-
-    steps_per_epoch = math.ceil(len(read_corpus(train_json, 10.0).audio_paths) / recipe["minibatch_size"])
+    steps_per_epoch = math.ceil(len(read_corpus(train_json, MAX_DURATION_S).audio_paths) / recipe["minibatch_size"])
     if recipe["optimizer"] == "seed_sgd":
         optimizer = default_optimizer()
     elif recipe["optimizer"] == "adam":
@@ -117,8 +116,7 @@ def evaluate_model(weights: str, valid_json: str, lm_path: str | None, beam: int
     saved with the LM."""
     from decoding import Transcriber
     from evaluate import corpus_probabilities, evaluate_decoding, tune_lm_weights
-    from language_model import LanguageModel, sidecar_path
-    from utils import write_atomic
+    from language_model import LanguageModel, save_tuned
 
     transcriber = Transcriber(weights)
     paths, texts, probs = corpus_probabilities(transcriber, valid_json)
@@ -127,10 +125,7 @@ def evaluate_model(weights: str, valid_json: str, lm_path: str | None, beam: int
         return {"greedy": greedy, "params": transcriber.model.count_params()}
     lm = LanguageModel(lm_path)
     alpha, beta, with_lm = tune_lm_weights(texts, probs, lm, beam)
-    with open(sidecar_path(lm_path), encoding="utf-8") as f:
-        sidecar = json.load(f)
-    sidecar["tuned"] = {"alpha": alpha, "beta": beta, "beam": beam, "on": os.path.abspath(valid_json)}
-    write_atomic(sidecar_path(lm_path), (json.dumps(sidecar, indent=1) + "\n").encode("utf-8"))
+    save_tuned(lm_path, {"alpha": alpha, "beta": beta, "beam": beam, "on": os.path.abspath(valid_json)})
     return {"greedy": greedy, "lm": with_lm, "alpha": alpha, "beta": beta, "params": transcriber.model.count_params()}
 
 

@@ -388,11 +388,12 @@ def train_model(
         print(f"{paths['weights']} already holds this model trained for {len(finished['loss'])} epochs; "
               "loaded it (pass resume=False to train again).")
         return finished
-    strategy = data_parallel_distribution() if distribution == "data_parallel" else None
     if distribution not in (None, "data_parallel"):
         raise ValueError(f"distribution must be None or 'data_parallel', not {distribution!r}")
-    if strategy is not None and minibatch_size % len(strategy.device_mesh.devices.flat) != 0:
-        raise ValueError(f"minibatch_size {minibatch_size} must be a multiple of the {len(strategy.device_mesh.devices.flat)} "
+    strategy = data_parallel_distribution() if distribution else None
+    devices = strategy.device_mesh.devices.size if strategy is not None else 1
+    if minibatch_size % devices != 0:
+        raise ValueError(f"minibatch_size {minibatch_size} must be a multiple of the {devices} "
                          "devices data-parallel training splits each batch across")
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         # Under a distribution the model is built again inside its scope, so that its variables are
@@ -401,7 +402,7 @@ def train_model(
         if strategy is not None:  # the optimizer's variables too (same settings, made in the scope)
             optimizer = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
         history = _train_epochs(net, audio_gen, optimizer, paths, description, fingerprint, epochs, verbose,
-                                resume, keep_best, devices=1 if strategy is None else len(strategy.device_mesh.devices.flat))
+                                resume, keep_best, devices)
     if net is not input_to_softmax:
         input_to_softmax.set_weights(net.get_weights())
     return history
@@ -424,9 +425,8 @@ def _rebuild(model: keras.Model) -> keras.Model:
     if spec is None:
         raise ValueError("data-parallel training needs a model made by a sample_models builder (it is rebuilt "
                          "across the devices from its build_spec)")
-    again = build_model(spec)
+    again = build_model(spec)  # the builder records build_spec and output_length on it
     again.set_weights(model.get_weights())
-    again.build_spec = spec
     return again
 
 

@@ -16,38 +16,11 @@ another (decoded greedily unless ``--lm`` is given). Nothing but transcripts goe
 from __future__ import annotations
 
 import argparse
-import glob
 import os
-import pickle
 import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-RESULTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
-
-
-def best_saved_model(results_dir: str = RESULTS_DIR) -> str:
-    """Weights path of the saved model with the lowest validation loss (needs its .json and .pickle)."""
-    import json
-
-    best = None
-    for spec in sorted(glob.glob(os.path.join(glob.escape(results_dir), "**", "*.json"), recursive=True)):
-        try:
-            with open(spec, encoding="utf-8") as f:
-                training = json.load(f)["training"]
-            folder = os.path.dirname(spec)
-            weights = os.path.join(folder, training["weights"])
-            with open(os.path.join(folder, training["pickle"]), "rb") as f:
-                val = min(pickle.load(f)["val_loss"])
-        except (OSError, KeyError, ValueError, TypeError, pickle.UnpicklingError, EOFError):
-            continue
-        if os.path.exists(weights) and (best is None or val < best[0]):
-            best = (val, weights)
-    if best is None:
-        raise FileNotFoundError(f"no trained model in {results_dir}: train one (vui_notebook.ipynb) or pass --model")
-    return best[1]
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Transcribe audio files with a trained model")
@@ -62,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="report model, timing and real-time factor on stderr")
     args = parser.parse_args(argv)
 
-    from decoding import ModelFileError, Transcriber, default_model_and_lm, greedy_decode, prefix_beam_search
-    from utils import AudioError, load_audio
+    from decoding import ModelFileError, Transcriber, decode, decoding_settings, default_model_and_lm
+    from utils import AudioError, audio_duration
 
     try:
         weights, args.lm = default_model_and_lm(args.model, args.lm, args.no_lm)
@@ -76,17 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelFileError, FileNotFoundError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    defaults = getattr(lm, "tuned", None) or {}
-    alpha = args.alpha if args.alpha is not None else defaults.get("alpha", 0.5)
-    beta = args.beta if args.beta is not None else defaults.get("beta", 1.0)
-    beam = args.beam if args.beam is not None else (int(defaults.get("beam", 32)) if lm else 0)
+    beam, alpha, beta = decoding_settings(lm, args.beam, args.alpha, args.beta)
     failures = 0
     start = time.perf_counter()
     ready = []  # (input position, path, features, seconds of audio)
     for position, path in enumerate(args.audio):
         try:
-            samples, rate = load_audio(path)
-            ready.append((position, path, transcriber.features(path), len(samples) / rate))
+            ready.append((position, path, transcriber.features(path), audio_duration(path)))
         except AudioError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failures += 1
@@ -98,10 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     for first in range(0, len(ready), args.batch_size):
         batch = ready[first:first + args.batch_size]
         for (position, *_), p in zip(batch, transcriber.probabilities([feats for _, _, feats, _ in batch])):
-            if beam <= 0 and lm is None:
-                texts[position] = " ".join(greedy_decode(p).split())
-            else:
-                texts[position] = prefix_beam_search(p, beam_width=max(beam, 1), lm=lm, alpha=alpha, beta=beta)
+            texts[position] = decode(p, beam, lm, alpha, beta)
     compute_seconds = time.perf_counter() - start
     audio_seconds = sum(seconds for *_, seconds in ready)
     for position, path, _, _ in sorted(ready):
