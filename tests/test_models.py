@@ -76,6 +76,44 @@ def test_builders_print_summary(capsys):
     assert "Total params" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("dropout,recurrent_dropout", [(0.0, 0.0), (0.5, 0.5), (0.3, 0.0)])
+def test_fast_gru_equals_keras_gru(activation, go_backwards, dropout, recurrent_dropout):
+    """FastGRU (the seed's reset_after=False GRU with a faster torch loop) gives Keras' GRU outputs and
+    gradients for the same weights, including dropout with the same masks."""
+    import keras
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 23, 10)).astype("float32")
+    kw = dict(units=7, activation=activation, return_sequences=True, reset_after=False, go_backwards=go_backwards,
+              dropout=dropout, recurrent_dropout=recurrent_dropout)
+    ref, fast = keras.layers.GRU(**kw), sm.FastGRU(**kw)
+    ref(x), fast(x)
+    fast.set_weights(ref.get_weights())
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(fast(x)), keras.ops.convert_to_numpy(ref(x)), atol=1e-5)
+    if keras.backend.backend() != "torch":
+        return
+    import torch
+
+    def masks(width: int, rate: float):  # Keras' format: three per gate with recurrent dropout, else one
+        if not rate:
+            return None
+        one = [keras.ops.convert_to_tensor((rng.random((3, width)) > rate).astype("float32") / (1 - rate)) for _ in range(3)]
+        return one if recurrent_dropout else one[0]
+
+    in_masks, rec_masks = masks(10, dropout), masks(7, recurrent_dropout)
+    results = []
+    for layer in (ref, fast):
+        layer.cell._dropout_mask, layer.cell._recurrent_dropout_mask = in_masks, rec_masks  # as Keras caches them
+        y = layer(torch.tensor(x), training=True)
+        y.square().sum().backward()
+        results.append((y.detach().numpy(), [w.value.grad.numpy().copy() for w in layer.trainable_weights]))
+    np.testing.assert_allclose(results[1][0], results[0][0], atol=1e-5)
+    for a, b in zip(results[0][1], results[1][1]):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4)
+
+
 def test_mixed_precision_keeps_softmax_and_ctc_in_float32(tiny_corpus, tmp_path):
     import keras
 
