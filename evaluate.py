@@ -17,8 +17,10 @@ must be the validation split, never the test set.
 from __future__ import annotations
 
 import argparse
+import filecmp
 import glob
 import itertools
+import json
 import os
 import pickle
 import sys
@@ -28,14 +30,44 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
-def load_histories(results_dir: str = "results") -> dict[str, dict]:
-    """{model name: {'loss': [...], 'val_loss': [...]}} for every results/<name>.pickle, sorted by name."""
+def _same_corpus(a: str, b: str) -> bool:
+    """Whether two corpus-file paths name the same file, or files with the same contents."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return filecmp.cmp(a, b, shallow=False)
+    except OSError:
+        return False
+
+
+def validated_on(results_dir: str, name: str) -> str | None:
+    """The validation corpus file that results/<name>'s losses were measured on, from the description
+    train_model saved beside them (None when there is none)."""
+    try:
+        with open(os.path.join(results_dir, name + ".json")) as f:
+            return json.load(f).get("training", {}).get("valid_json")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def load_histories(results_dir: str = "results", valid_json: str | None = None) -> dict[str, dict]:
+    """{model name: {'loss': [...], 'val_loss': [...]}} for every results/<name>.pickle, sorted by name.
+
+    With `valid_json`, only models whose validation losses were measured on that corpus (same file or
+    same contents; models saved without a description are kept): losses on different validation sets
+    do not compare, e.g. the shipped vui_model (LibriSpeech) beside models trained on the synthetic corpus.
+    """
     histories = {}
     for path in sorted(glob.glob(os.path.join(glob.escape(results_dir), "*.pickle"))):
+        name = os.path.splitext(os.path.basename(path))[0]
+        if valid_json is not None:
+            measured_on = validated_on(results_dir, name)
+            if measured_on is not None and not _same_corpus(measured_on, valid_json):
+                continue
         with open(path, "rb") as f:
             history = pickle.load(f)
         if history.get("loss"):
-            histories[os.path.splitext(os.path.basename(path))[0]] = history
+            histories[name] = history
     return histories
 
 
@@ -173,7 +205,8 @@ def comparison_table(results_dir: str = "results", corpus_json: str = "valid_cor
                      beam: int = 32, alpha: float = 0.5, beta: float = 1.0, progress: bool = False,
                      models: list[str] | None = None):
     """A pandas DataFrame: model, parameters, best val loss, greedy CER/WER and (with lm_path) beam+LM CER/WER
-    of every saved model in `results_dir`, or of those named in `models` (by file stem, e.g. 'model_end')."""
+    of every saved model in `results_dir` validated on `corpus_json` (see load_histories), or of those
+    named in `models` (by file stem, e.g. 'model_end') whatever they were validated on."""
     import pandas as pd
 
     from decoding import Transcriber, spec_path_for_weights
@@ -181,7 +214,7 @@ def comparison_table(results_dir: str = "results", corpus_json: str = "valid_cor
 
     lm = LanguageModel(lm_path) if lm_path else None
     rows = []
-    for name, history in load_histories(results_dir).items():
+    for name, history in load_histories(results_dir, None if models else corpus_json).items():
         if models is not None and name not in models:
             continue
         weights = os.path.join(results_dir, name + ".h5")

@@ -165,3 +165,30 @@ def test_transcribe_generated_clips_end_to_end(trained, tmp_path):
     assert "faster than real time" in both.stderr
     bad = run([os.path.join(ROOT, "transcribe.py"), "--model", weights, str(tmp_path / "missing.wav")])
     assert bad.returncode == 1 and bad.stdout == "" and "missing.wav: audio file not found" in bad.stderr
+
+
+def test_load_histories_keeps_only_models_validated_on_the_given_corpus(tmp_path):
+    """Losses on different validation sets do not compare: with valid_json, a model whose saved
+    description names another validation file (by path and contents) is left out; one validated on a
+    copy with the same contents, or saved without a description, is kept."""
+    import json
+    import pickle
+
+    from evaluate import load_histories, summarize_histories
+
+    here, other = tmp_path / "valid.json", tmp_path / "other.json"
+    here.write_text('{"key": "a.wav", "duration": 1.0, "text": "a"}\n')
+    other.write_text('{"key": "b.wav", "duration": 1.0, "text": "b"}\n')
+    copy = tmp_path / "copy_of_valid.json"
+    copy.write_text(here.read_text())
+    results = tmp_path / "results"
+    results.mkdir()
+    for name, valid in [("same", here), ("copy", copy), ("elsewhere", other), ("undescribed", None)]:
+        with open(results / f"{name}.pickle", "wb") as f:
+            pickle.dump({"loss": [5.0, 4.0], "val_loss": [6.0, 5.0]}, f)
+        if valid is not None:
+            (results / f"{name}.json").write_text(json.dumps({"training": {"valid_json": str(valid)}}))
+    assert set(load_histories(str(results))) == {"same", "copy", "elsewhere", "undescribed"}
+    kept = load_histories(str(results), valid_json=str(here))
+    assert set(kept) == {"same", "copy", "undescribed"}
+    assert "elsewhere" not in summarize_histories(kept)
