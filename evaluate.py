@@ -20,7 +20,6 @@ import argparse
 import filecmp
 import glob
 import itertools
-import json
 import os
 import pickle
 import sys
@@ -43,11 +42,14 @@ def _same_corpus(a: str, b: str) -> bool:
 def validated_on(results_dir: str, name: str) -> str | None:
     """The validation corpus file that results/<name>'s losses were measured on, from the description
     train_model saved beside them (None when there is none)."""
+    from decoding import ModelFileError, read_description
+
     try:
-        with open(os.path.join(results_dir, name + ".json")) as f:
-            return json.load(f).get("training", {}).get("valid_json")
-    except (OSError, ValueError, AttributeError):
+        description = read_description(os.path.join(results_dir, name + ".h5"))
+    except ModelFileError:
         return None
+    training = description.get("training") if isinstance(description, dict) else None
+    return training.get("valid_json") if isinstance(training, dict) else None
 
 
 def load_histories(results_dir: str = "results", valid_json: str | None = None) -> dict[str, dict]:

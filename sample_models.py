@@ -263,8 +263,7 @@ class FastGRU(layers.GRU):
     (batch, T, 3 units), split into steps with ``unbind`` (whose gradient is one ``stack``; indexing
     ``x[:, t]`` instead builds a full-size zero gradient per step: O(T^2) memory traffic, which made
     a first version of this loop 4.5x slower over a real epoch), and each step does only the
-    recurrent part in plain torch. Same weights, same maths, same dropout
-    (Keras' own masks: one per gate with recurrent dropout, else one, fixed over the sequence).
+    recurrent part in plain torch. Same weights, same maths, same dropout masks as Keras.
     Other backends, masks and configurations take Keras' path. Used by every GRU builder, so the
     seed's parameter counts are unchanged.
     """
@@ -279,21 +278,22 @@ class FastGRU(layers.GRU):
 
         state = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
         kernel, recurrent, bias = cell.kernel.value, cell.recurrent_kernel.value, cell.bias.value
-        x = keras.ops.convert_to_tensor(sequences).to(kernel.dtype)
-        h = keras.ops.convert_to_tensor(state).to(kernel.dtype)
         units = cell.units
 
-        def per_gate(mask_or_masks) -> list:
-            masks = mask_or_masks if isinstance(mask_or_masks, (list, tuple)) else [mask_or_masks] * 3
-            return [keras.ops.convert_to_tensor(m).to(kernel.dtype) for m in masks]
+        def tensor(m):
+            return keras.ops.convert_to_tensor(m).to(kernel.dtype)
 
-        in_masks = per_gate(cell.get_dropout_mask(sequences[:, 0, :])) if training and 0 < cell.dropout < 1 else None
-        rec_masks = per_gate(cell.get_recurrent_dropout_mask(state)) if training and 0 < cell.recurrent_dropout < 1 else None
-        if in_masks is None:
-            projected = torch.matmul(x, kernel) + bias  # (batch, T, 3 units): z, r, h
-        else:
-            projected = torch.cat([torch.matmul(x * m[:, None, :], kernel[:, g * units:(g + 1) * units])
-                                   for g, m in enumerate(in_masks)], dim=-1) + bias
+        x, h = tensor(sequences), tensor(state)
+        # Keras' dropout masks, fixed over the sequence: with recurrent dropout one per gate (z, r, h)
+        # for the inputs and for the state; with input dropout only, one for all gates.
+        in_masks = cell.get_dropout_mask(sequences[:, 0, :]) if training and 0 < cell.dropout < 1 else None
+        rec_masks = ([tensor(m) for m in cell.get_recurrent_dropout_mask(state)]
+                     if training and 0 < cell.recurrent_dropout < 1 else None)
+        if isinstance(in_masks, (list, tuple)):
+            projected = torch.cat([torch.matmul(x * tensor(m)[:, None, :], k)
+                                   for m, k in zip(in_masks, kernel.split(units, dim=1))], dim=-1) + bias
+        else:  # (batch, T, 3 units): z, r, h
+            projected = torch.matmul(x if in_masks is None else x * tensor(in_masks)[:, None, :], kernel) + bias
         # per gate, then per step: unbind's gradient is one stack, where x[:, t] would build a
         # full-size zero gradient for every step
         gates = projected.split([2 * units, units] if rec_masks is None else [units] * 3, dim=-1)
