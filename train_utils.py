@@ -241,9 +241,11 @@ def _check_writable(results_dir: str) -> None:
 
 def save_state(paths: dict, model, optimizer, history: dict, description: dict, fingerprint: str, epochs_done: int,
                write_weights: bool = True) -> None:
-    """Write weights, history, resume state and description for `epochs_done` finished epochs.
+    """Write weights, resume state, history and description for `epochs_done` finished epochs.
 
-    Each file is replaced atomically, weights first; a failed write raises ResultsError naming the
+    Each file is replaced atomically, in the order weights, resume state, history, description; a
+    kill between two writes leaves the resume state at or ahead of the history, so a rerun never
+    repeats an epoch the history already shows. A failed write raises ResultsError naming the
     file, and leaves that file and the ones after it as they were. write_weights=False leaves the
     weights file as it is (keep_best: it holds a better earlier epoch); the resume state always
     holds the latest weights.
@@ -259,13 +261,13 @@ def save_state(paths: dict, model, optimizer, history: dict, description: dict, 
 def _save_state(paths, model, optimizer, history, description, fingerprint, epochs_done, write_weights=True) -> None:
     if write_weights:
         save_weights_h5(model, paths["weights"])
-    _write_pickle(paths["pickle"], history)
     arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
     arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(optimizer.variables)})
     buffer = io.BytesIO()
     np.savez(buffer, **arrays, meta=np.frombuffer(json.dumps(
         {"fingerprint": fingerprint, "epochs_done": epochs_done, "history": history}).encode(), dtype=np.uint8))
     write_atomic(paths["resume"], buffer.getvalue())
+    _write_pickle(paths["pickle"], history)
     training = dict(description["training"], epochs_done=epochs_done)
     if training.get("keep_best") and history.get("val_loss"):
         training["best_epoch"] = int(np.argmin(history["val_loss"])) + 1

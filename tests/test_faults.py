@@ -158,6 +158,38 @@ def test_write_failure_during_training_is_clear_and_keeps_last_epoch(tiny_corpus
         assert len(pickle.load(f)["loss"]) == 1
 
 
+def test_interrupt_between_resume_state_and_history_repeats_no_epoch(tiny_corpus, tmp_path, monkeypatch, capsys):
+    """A kill after an epoch's resume state is written but before its history: the rerun goes on from it."""
+    import pickle
+
+    import sample_models as sm
+    import train_utils as tu
+
+    results = tmp_path / "r"
+    real = tu._write_pickle
+
+    def interrupted_at_epoch_2(path, history):
+        if len(history["loss"]) == 2:
+            raise KeyboardInterrupt  # as a kill would stop it: between the two writes
+        real(path, history)
+
+    monkeypatch.setattr(tu, "_write_pickle", interrupted_at_epoch_2)
+    model = sm.rnn_model(input_dim=161, units=8, activation="relu", verbose=False)
+    args = ("m.pickle", "m.h5", *tiny_corpus)
+    with pytest.raises(KeyboardInterrupt):
+        tu.train_model(model, *args, minibatch_size=8, epochs=3, verbose=0, results_dir=str(results))
+    with open(results / "m.pickle", "rb") as f:
+        saved = pickle.load(f)["loss"]
+    assert len(saved) == 1
+    monkeypatch.setattr(tu, "_write_pickle", real)
+    capsys.readouterr()
+    history = tu.train_model(model, *args, minibatch_size=8, epochs=3, verbose=0, results_dir=str(results))
+    assert "Resuming from the end of epoch 2 of 3" in capsys.readouterr().out
+    assert len(history["loss"]) == 3 and history["loss"][:1] == saved
+    with open(results / "m.pickle", "rb") as f:
+        assert pickle.load(f)["loss"] == history["loss"]
+
+
 # --- saved models ---------------------------------------------------------------------------------------
 def test_weights_of_another_architecture_are_refused_clearly(tiny_corpus, tmp_path):
     import sample_models as sm
