@@ -116,10 +116,8 @@ def _time_transcription(transcriber, files: list[str], batch_size: int, lm=None)
     from decoding import decode
 
     start = time.perf_counter()
-    feats = sorted((transcriber.features(f) for f in files), key=len)
-    for first in range(0, len(feats), batch_size):
-        for probs in transcriber.probabilities(feats[first:first + batch_size]):
-            decode(probs, 32 if lm is not None else 0, lm, 0.5, 1.0)
+    for probs in transcriber.probabilities_by_length([transcriber.features(f) for f in files], batch_size):
+        decode(probs, 32 if lm is not None else 0, lm, 0.5, 1.0)
     return time.perf_counter() - start
 
 

@@ -111,6 +111,17 @@ class Transcriber:
         probs = np.asarray(self.model.predict_on_batch(batch))
         return [p[: int(self.model.output_length(f.shape[0]))] for p, f in zip(probs, features)]
 
+    def probabilities_by_length(self, features: Sequence[np.ndarray], batch_size: int = 16) -> list[np.ndarray]:
+        """Softmax outputs for many feature arrays, in their order: run in batches of similar length
+        (little padding, and little of it reaches the backward direction of bidirectional layers)."""
+        order = sorted(range(len(features)), key=lambda i: features[i].shape[0])
+        probs: list[np.ndarray] = [None] * len(features)  # type: ignore[list-item]
+        for first in range(0, len(order), batch_size):
+            batch = order[first:first + batch_size]
+            for i, p in zip(batch, self.probabilities([features[i] for i in batch])):
+                probs[i] = p
+        return probs
+
     def transcribe(self, audio_path: str) -> str:
         """Greedy transcript of one audio file."""
         return greedy_decode(self.probabilities([self.features(audio_path)])[0])
@@ -205,11 +216,16 @@ def decoding_settings(lm=None, beam: int | None = None, alpha: float | None = No
             beta if beta is not None else tuned.get("beta", 1.0))
 
 
+def is_greedy(beam: int, lm=None) -> bool:
+    """Whether decode() with these settings decodes greedily (beam 0 and no LM)."""
+    return beam <= 0 and lm is None
+
+
 def decode(probs: np.ndarray, beam: int = 0, lm=None, alpha: float = 0.5, beta: float = 1.0) -> str:
     """One utterance's softmax outputs (frames, 29) -> text: greedy (spaces normalised) when beam is
     0 and there is no LM, else prefix beam search (with `lm` if given). The one decoding path of
     transcribe.py, evaluate.py and the notebook."""
-    if beam <= 0 and lm is None:
+    if is_greedy(beam, lm):
         return " ".join(greedy_decode(probs).split())
     return prefix_beam_search(probs, beam_width=max(beam, 1), lm=lm, alpha=alpha, beta=beta)
 

@@ -162,11 +162,10 @@ def decode_all(probs, beam: int = 0, lm=None, alpha: float = 0.5, beta: float = 
     """Decode every utterance: greedy when beam is 0, else prefix beam search (with `lm` if given)."""
     from tqdm.auto import tqdm
 
-    from decoding import decode
+    from decoding import decode, is_greedy
 
-    greedy = beam <= 0 and lm is None
     return [decode(p, beam, lm, alpha, beta)
-            for p in tqdm(probs, desc="Decoding", unit="utt", disable=greedy or not progress)]
+            for p in tqdm(probs, desc="Decoding", unit="utt", disable=is_greedy(beam, lm) or not progress)]
 
 
 def evaluate_decoding(paths, texts, probs, beam=0, lm=None, alpha=0.5, beta=1.0, progress=False) -> Evaluation:
@@ -251,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", help="per-utterance TSV report to write")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    from decoding import ModelFileError, Transcriber, decoding_settings, default_model_and_lm
+    from decoding import ModelFileError, Transcriber, decoding_settings, default_model_and_lm, is_greedy
 
     args.weights, args.lm = default_model_and_lm(args.weights, args.lm, args.no_lm)
     try:
@@ -273,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         alpha, beta, _ = tune_lm_weights(texts, probs, lm, beam, progress=not args.quiet)
         print(f"tuned on {args.corpus}: alpha={alpha} beta={beta}")
     result = evaluate_decoding(paths, texts, probs, beam, lm, alpha, beta, progress=not args.quiet)
-    mode = "greedy" if beam <= 0 and lm is None else f"beam {beam}" + (f" + LM (alpha={alpha}, beta={beta})" if lm else "")
+    mode = "greedy" if is_greedy(beam, lm) else f"beam {beam}" + (f" + LM (alpha={alpha}, beta={beta})" if lm else "")
     print(f"{args.corpus}: {len(texts)} utterances, {mode}: CER {result.cer:.4f}  WER {result.wer:.4f}")
     if args.report:
         write_report(args.report, result)

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="report model, timing and real-time factor on stderr")
     args = parser.parse_args(argv)
 
-    from decoding import ModelFileError, Transcriber, decode, decoding_settings, default_model_and_lm
+    from decoding import ModelFileError, Transcriber, decode, decoding_settings, default_model_and_lm, is_greedy
     from utils import AudioError, audio_duration
 
     try:
@@ -52,28 +52,23 @@ def main(argv: list[str] | None = None) -> int:
     beam, alpha, beta = decoding_settings(lm, args.beam, args.alpha, args.beta)
     failures = 0
     start = time.perf_counter()
-    ready = []  # (input position, path, features, seconds of audio)
-    for position, path in enumerate(args.audio):
+    ready = []  # (path, features, seconds of audio) of each readable file, in the order given
+    for path in args.audio:
         try:
-            ready.append((position, path, transcriber.features(path), audio_duration(path)))
+            ready.append((path, transcriber.features(path), audio_duration(path)))
         except AudioError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failures += 1
-    # Files of similar length share a forward pass (a batch is much faster than one file at a time,
-    # and little padding reaches the backward direction of bidirectional layers); transcripts are
-    # printed in the order the files were given.
-    ready.sort(key=lambda item: item[2].shape[0])
-    texts: dict[int, str] = {}
-    for first in range(0, len(ready), args.batch_size):
-        batch = ready[first:first + args.batch_size]
-        for (position, *_), p in zip(batch, transcriber.probabilities([feats for _, _, feats, _ in batch])):
-            texts[position] = decode(p, beam, lm, alpha, beta)
+    # Files of similar length share a forward pass (a batch is much faster than one file at a time);
+    # transcripts are printed in the order the files were given.
+    probs = transcriber.probabilities_by_length([feats for _, feats, _ in ready], args.batch_size)
+    texts = [decode(p, beam, lm, alpha, beta) for p in probs]
     compute_seconds = time.perf_counter() - start
     audio_seconds = sum(seconds for *_, seconds in ready)
-    for position, path, _, _ in sorted(ready):
-        print(texts[position] if len(args.audio) == 1 else f"{path}\t{texts[position]}", flush=True)
+    for (path, _, _), text in zip(ready, texts):
+        print(text if len(args.audio) == 1 else f"{path}\t{text}", flush=True)
     if args.verbose and audio_seconds:
-        mode = "greedy" if beam <= 0 and lm is None else f"beam {beam}" + (" + LM" if lm else "")
+        mode = "greedy" if is_greedy(beam, lm) else f"beam {beam}" + (" + LM" if lm else "")
         print(f"model {weights}, {mode}: {audio_seconds:.1f} s of audio in {compute_seconds:.2f} s, "
               f"{audio_seconds / compute_seconds:.0f}x faster than real time (RTF {compute_seconds / audio_seconds:.4f})",
               file=sys.stderr)

@@ -148,6 +148,27 @@ def test_evaluate_command_prints_rates_and_writes_report(trained):
     assert lines[0].split("\t") == ["path", "cer", "wer", "reference", "hypothesis"] and len(lines) == 9
 
 
+def test_probabilities_by_length_keeps_the_input_order(trained):
+    """Batched by length (as transcribe.py and bench.py run it), each file gets its own outputs, in
+    the order given. Padding reaches the backward direction of this bidirectional model, so only
+    files that are the longest of their batch (no padding) match a run alone exactly."""
+    from data_generator import read_corpus
+    from decoding import Transcriber
+
+    _, weights, valid_json = trained
+    transcriber = Transcriber(weights)
+    feats = [transcriber.features(p) for p in read_corpus(valid_json).audio_paths]
+    lengths = [f.shape[0] for f in feats]
+    assert len(set(lengths)) > 1  # lengths differ, so sorting reorders them
+    alone = [transcriber.probabilities([f])[0] for f in feats]
+    for batch_size in (3, len(feats)):
+        batched = transcriber.probabilities_by_length(feats, batch_size=batch_size)
+        assert [p.shape for p in batched] == [a.shape for a in alone]
+        for i in (i for i, n in enumerate(lengths) if n == max(lengths)):  # longest of any batch it is in
+            np.testing.assert_allclose(batched[i], alone[i], atol=1e-5)
+    assert transcriber.probabilities_by_length([], batch_size=3) == []
+
+
 def test_transcribe_generated_clips_end_to_end(trained, tmp_path):
     _, weights, _ = trained
     mono = str(tmp_path / "one.wav")
