@@ -20,13 +20,15 @@ def select_backend() -> str:
     """Set KERAS_BACKEND (if unset) and return the backend Keras will use."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     chosen = os.environ.get("KERAS_BACKEND")
-    if chosen:
-        return chosen
-    for name in PREFERRED_BACKENDS:
-        if importlib.util.find_spec(name) is not None:
-            os.environ["KERAS_BACKEND"] = name
-            return name
-    return "tensorflow"
+    if not chosen:
+        chosen = next((name for name in PREFERRED_BACKENDS if importlib.util.find_spec(name) is not None), "tensorflow")
+        os.environ["KERAS_BACKEND"] = chosen
+    if chosen != "tensorflow":
+        # Keras' serialisation imports TensorFlow whenever it is installed (to recognise its shapes),
+        # even under another backend; TensorFlow then prints a oneDNN notice that no log level hides.
+        # It computes nothing here, so its oneDNN kernels are not needed.
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    return chosen
 
 
 BACKEND: str = select_backend()

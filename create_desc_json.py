@@ -116,7 +116,10 @@ def write_corpus(path: str, entries: list[dict]) -> None:
     write_atomic(path, text.encode("utf-8"))
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(data_directory: str | list[str] | None = None, output_file: str | None = None) -> int:
+    """``main(data_directory, output_file)`` as the original (one corpus file, no split), or
+    ``main(argv)`` / ``main()`` with the command line's arguments."""
+    argv = [data_directory, output_file] if output_file is not None else data_directory
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data_dir", help="LibriSpeech-layout folder, e.g. LibriSpeech/dev-clean")
     parser.add_argument("output_file", help="JSON-lines file to write (training set when splitting)")

@@ -49,6 +49,15 @@ from utils import (
 RNG_SEED: int = 123
 FEATURE_VERSION: int = 1  # bump when feature code changes, so cached features are recomputed
 PARTITIONS: tuple[str, ...] = ("train", "valid", "test")
+PARTITION_ALIASES: dict[str, str] = {"validation": "valid"}  # the original loaded its validation data as 'validation'
+
+
+def _partition(name: str) -> str:
+    """'train', 'valid' or 'test' ('validation' as the original called it); ValueError otherwise."""
+    name = PARTITION_ALIASES.get(name, name)
+    if name not in PARTITIONS:
+        raise ValueError(f"partition must be one of {PARTITIONS} (or 'validation'), not {name!r}")
+    return name
 
 
 class CorpusError(ValueError):
@@ -214,11 +223,42 @@ class AudioGenerator:
     test_durations = property(lambda self: self.partitions["test"].durations)
     test_texts = property(lambda self: self.partitions["test"].texts)
 
+    def _cursor_property(partition: str):  # the original's cur_<partition>_index: utterances drawn this epoch
+        def get(self) -> int:
+            return self.partitions[partition].cursor * self.minibatch_size
+
+        def set(self, value: int) -> None:
+            self.partitions[partition].cursor = int(value) // self.minibatch_size
+
+        return property(get, set)
+
+    cur_train_index = _cursor_property("train")
+    cur_valid_index = _cursor_property("valid")
+    cur_test_index = _cursor_property("test")
+    del _cursor_property
+
+    def shuffle_data_by_partition(self, partition: str) -> None:
+        """Shuffle the utterances of `partition` in place (seeded) and restart its epoch."""
+        part = self.partitions[_partition(partition)]
+        order = list(range(len(part.audio_paths)))
+        self.rng.shuffle(order)
+        self._reorder(_partition(partition), order)
+
+    def sort_data_by_duration(self, partition: str) -> None:
+        """Sort the utterances of `partition` shortest first and restart its epoch."""
+        part = self.partitions[_partition(partition)]
+        self._reorder(_partition(partition), sorted(range(len(part.durations)), key=part.durations.__getitem__))
+
+    def _reorder(self, partition: str, order: list[int]) -> None:
+        part = self.partitions[partition]
+        self.partitions[partition] = Partition([part.audio_paths[i] for i in order], [part.durations[i] for i in order],
+                                               [part.texts[i] for i in order])
+        self._start_epoch(partition, part.epoch)
+
     # --- loading -------------------------------------------------------------------------------
     def load_metadata_from_desc_file(self, desc_file: str, partition: str) -> None:
-        """Read a corpus file into `partition` ('train', 'valid' or 'test')."""
-        if partition not in PARTITIONS:
-            raise ValueError(f"partition must be one of {PARTITIONS}, not {partition!r}")
+        """Read a corpus file into `partition` ('train', 'valid'/'validation' or 'test')."""
+        partition = _partition(partition)
         corpus = read_corpus(desc_file, self.max_duration)
         if not corpus.audio_paths:
             why = [f"{corpus.too_long} longer than max_duration={self.max_duration:g} s"] if corpus.too_long else []
@@ -293,7 +333,8 @@ class AudioGenerator:
     def epoch_batches(self, partition: str, epoch: int) -> list[list[int]]:
         """Utterance indices of `partition`, in minibatches, in the order epoch `epoch` draws them.
 
-        Training data is shuffled with a generator seeded by (seed, epoch); with sort_by_duration it
+        Training data is shuffled with a generator seeded by (seed, epoch), except the first epoch, which
+        keeps corpus order as the seed's did; with sort_by_duration it
         is sorted shortest first instead; with bucket_by_duration, utterances of similar duration
         (sorted with +-10 % random jitter) share a batch and the batches are drawn in a shuffled
         order, which cuts padding while training still mixes. Validation and test data keep corpus
@@ -313,7 +354,7 @@ class AudioGenerator:
                 full = [b for b in batches if len(b) == size]
                 rng.shuffle(full)
                 return full + [b for b in batches if len(b) < size]
-            else:
+            elif epoch > 0:  # the seed drew its first epoch in corpus order and shuffled after each epoch
                 rng.shuffle(order)
         return [order[i:i + size] for i in range(0, len(order), size)]
 
@@ -359,8 +400,7 @@ class AudioGenerator:
 
     def get_batch(self, partition: str) -> tuple[dict, dict]:
         """The next minibatch of `partition`; after the last one a new epoch starts (reshuffled)."""
-        if partition not in PARTITIONS:
-            raise ValueError(f"partition must be one of {PARTITIONS}, not {partition!r}")
+        partition = _partition(partition)
         part = self.partitions[partition]
         if not part.audio_paths:
             raise CorpusError(f"no {partition} data loaded")
@@ -386,6 +426,18 @@ class AudioGenerator:
         return self._forever("test")
 
 
+def shuffle_data(audio_paths: list, durations: list, texts: list) -> tuple[list, list, list]:
+    """The three lists in one random order (numpy's global generator, as the original)."""
+    order = np.random.permutation(len(audio_paths))
+    return [audio_paths[i] for i in order], [durations[i] for i in order], [texts[i] for i in order]
+
+
+def sort_data(audio_paths: list, durations: list, texts: list) -> tuple[list, list, list]:
+    """The three lists ordered by duration, shortest first."""
+    order = np.argsort(durations, kind="stable")
+    return [audio_paths[i] for i in order], [durations[i] for i in order], [texts[i] for i in order]
+
+
 # --- plotting helpers for the notebook ------------------------------------------------------------
 def vis_train_features(index: int = 0, desc_file: str = "train_corpus.json"):
     """Features of one training example for the notebook's plots.
@@ -407,8 +459,8 @@ def vis_train_features(index: int = 0, desc_file: str = "train_corpus.json"):
     return vis_text, vis_raw_audio, vis_mfcc_feature, vis_spectrogram_feature, vis_audio_path
 
 
-def plot_raw_audio(vis_raw_audio: np.ndarray):
-    """Waveform plot; returns the matplotlib figure."""
+def plot_raw_audio(vis_raw_audio: np.ndarray) -> None:
+    """Waveform plot (shown, not returned: a returned figure would be drawn twice as a cell's last line)."""
     import matplotlib.pyplot as plt
 
     fig = plt.figure(figsize=(12, 3))
@@ -418,31 +470,32 @@ def plot_raw_audio(vis_raw_audio: np.ndarray):
     ax.set_xlabel("Time (samples)")
     ax.set_ylabel("Amplitude")
     plt.show()
-    return fig
 
 
-def _plot_feature(feature: np.ndarray, title: str, ylabel: str, figsize: tuple[int, int]):
+def _plot_feature(feature: np.ndarray, title: str, xlabel: str, figsize: tuple[int, int], xtick_step: int | None = None) -> None:
+    """Heat map of (frames, dims) features as the original drew it: time down, feature dimension across."""
     import matplotlib.pyplot as plt
     from mpl_toolkits.axes_grid1 import make_axes_locatable
 
     fig = plt.figure(figsize=figsize)
     ax = fig.add_subplot(111)
-    im = ax.imshow(feature.T, cmap=plt.cm.jet, aspect="auto", origin="lower")
+    im = ax.imshow(feature, cmap=plt.cm.jet, aspect="auto")
     plt.title(title)
-    plt.ylabel(ylabel)
-    plt.xlabel("Time (frames)")
+    plt.ylabel("Time (frames)")
+    plt.xlabel(xlabel)
     divider = make_axes_locatable(ax)
     cax = divider.append_axes("right", size="5%", pad=0.05)
     plt.colorbar(im, cax=cax)
+    if xtick_step:
+        ax.set_xticks(np.arange(0, feature.shape[1], xtick_step), minor=False)
     plt.show()
-    return fig
 
 
-def plot_mfcc_feature(vis_mfcc_feature: np.ndarray):
-    """Heat map of normalised MFCCs (frames, coefficients); returns the figure."""
-    return _plot_feature(vis_mfcc_feature, "Normalized MFCC", "MFCC Coefficient", (12, 5))
+def plot_mfcc_feature(vis_mfcc_feature: np.ndarray) -> None:
+    """Heat map of normalised MFCCs (frames, coefficients)."""
+    _plot_feature(vis_mfcc_feature, "Normalized MFCC", "MFCC coefficient", (12, 5), xtick_step=2)
 
 
-def plot_spectrogram_feature(vis_spectrogram_feature: np.ndarray):
-    """Heat map of a normalised spectrogram (frames, 161 bins of 50 Hz); returns the figure."""
-    return _plot_feature(vis_spectrogram_feature, "Normalized Spectrogram", "Frequency (50 Hz bins)", (12, 5))
+def plot_spectrogram_feature(vis_spectrogram_feature: np.ndarray) -> None:
+    """Heat map of a normalised spectrogram (frames, 161 bins of 50 Hz)."""
+    _plot_feature(vis_spectrogram_feature, "Normalized Spectrogram", "Frequency (50 Hz bins)", (12, 5))

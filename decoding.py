@@ -17,7 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from char_map import BLANK_INDEX
-from utils import MFCC_DIM, SPECTROGRAM_DIM, int_sequence_to_text
+from utils import MFCC_DIM, SPECTROGRAM_DIM, indices_to_text
 
 # The model and LM shipped in results/ (train_recipe.py makes them): the default of transcribe.py,
 # evaluate.py and the notebook's STEP 3.
@@ -34,7 +34,7 @@ def greedy_decode(probs: np.ndarray, length: int | None = None) -> str:
     best = np.argmax(probs[:length], axis=-1)
     keep = np.ones(len(best), dtype=bool)
     keep[1:] = best[1:] != best[:-1]
-    return int_sequence_to_text([int(c) for c in best[keep] if c != BLANK_INDEX])
+    return indices_to_text([int(c) for c in best[keep] if c != BLANK_INDEX])
 
 
 def spec_path_for_weights(weights_path: str) -> str:
@@ -132,7 +132,8 @@ def get_predictions(index: int, partition: str, input_to_softmax, model_path: st
     """Print the true and the predicted (greedy) transcription of one corpus utterance, as the seed did.
 
     partition is 'train' or 'validation'; input_to_softmax is a freshly built model of the same call
-    as the one trained, and model_path its weights. Shows an audio player in a notebook. Returns
+    as the one trained, and model_path its weights (a name alone is looked for in results/, as the
+    seed's notebook called it: ``model_path='model_end.h5'``). Shows an audio player in a notebook. Returns
     (true, predicted).
     """
     from data_generator import AudioGenerator
@@ -150,6 +151,8 @@ def get_predictions(index: int, partition: str, input_to_softmax, model_path: st
         raise ValueError(f"partition must be 'train' or 'validation', not {partition!r}")
     transcr, audio_path = part.texts[index], part.audio_paths[index]
     data_point = data_gen.normalize(data_gen.featurize(audio_path))
+    if not os.path.exists(model_path) and os.path.exists(os.path.join("results", model_path)):
+        model_path = os.path.join("results", model_path)  # the seed's call: model_path='model_end.h5'
     load_weights_checked(input_to_softmax, model_path)
     prediction = np.asarray(input_to_softmax.predict_on_batch(data_point[None]))[0]
     predicted = greedy_decode(prediction, int(input_to_softmax.output_length(data_point.shape[0])))
@@ -305,7 +308,7 @@ def prefix_beam_search(
     beam this finds the most probable labelling (summed over its alignments); with beam 1 and no LM
     it is greedy decoding whenever every frame has one class above one half.
     """
-    from char_map import index_map
+    from char_map import INDEX_TO_CHAR
 
     log_probs = np.log(np.asarray(probs[:length], dtype=np.float64) + 1e-30)
     order = np.argsort(-log_probs, axis=1)[:, :MAX_CANDIDATES]
@@ -326,7 +329,7 @@ def prefix_beam_search(
         lm_cache[new] = (state, score)
 
     for t, frame in enumerate(log_probs.tolist()):
-        candidates = [(index_map[c], frame[c]) for c in order[t].tolist()
+        candidates = [(INDEX_TO_CHAR[c], frame[c]) for c in order[t].tolist()
                       if c != BLANK_INDEX and frame[c] >= PRUNE_LOG_PROB]
         blank = frame[BLANK_INDEX]
         nxt: dict[str, list[float]] = {}

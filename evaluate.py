@@ -73,27 +73,38 @@ def load_histories(results_dir: str = "results", valid_json: str | None = None) 
     return histories
 
 
-def plot_loss_comparison(results_dir: str = "results", histories: dict[str, dict] | None = None):
-    """Training (left) and validation (right) CTC loss per epoch for every saved model; returns the figure."""
+def plot_loss_comparison(results_dir: str = "results", histories: dict[str, dict] | None = None,
+                         path: str | None = None) -> None:
+    """Training (left) and validation (right) CTC loss per epoch for every saved model, shown (and
+    saved to `path` if given). As the seed's notebook did, a second row repeats the plot without
+    model_0, whose loss is several times the others' and flattens their curves."""
     import matplotlib.pyplot as plt
     import seaborn as sns
+    from matplotlib.ticker import MaxNLocator
 
     histories = histories if histories is not None else load_histories(results_dir)
     if not histories:
         raise ValueError(f"no loss histories (*.pickle) in {results_dir}: train a model first")
+    rows = [histories]
+    if "model_0" in histories and len(histories) > 1:
+        rows.append({name: h for name, h in histories.items() if name != "model_0"})
     sns.set_style(style="white")
-    fig, axes = plt.subplots(1, 2, figsize=(16, 5))
+    fig, axes = plt.subplots(len(rows), 2, figsize=(16, 5 * len(rows)), squeeze=False)
     longest = max(len(h["loss"]) for h in histories.values())
-    for ax, key, label in ((axes[0], "loss", "Training Loss"), (axes[1], "val_loss", "Validation Loss")):
-        for name, history in histories.items():
-            epochs = range(1, len(history[key]) + 1)
-            ax.plot(epochs, history[key], marker="o" if longest < 6 else None, label=name)
-        ax.set_xlim([1, max(longest, 2)])
-        ax.set_xlabel("Epoch")
-        ax.set_ylabel(label)
-        ax.legend()
+    for row, shown in zip(axes, rows):
+        for ax, key, label in ((row[0], "loss", "Training Loss"), (row[1], "val_loss", "Validation Loss")):
+            for name, history in shown.items():
+                epochs = range(1, len(history[key]) + 1)
+                ax.plot(epochs, history[key], marker="o" if longest < 6 else None, label=name)
+            ax.set_xlim([1, max(longest, 2)])
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.set_xlabel("Epoch")
+            ax.set_ylabel(label + ("" if len(shown) == len(histories) else " (without model_0)"))
+            ax.legend()
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=100)
     plt.show()
-    return fig
 
 
 def summarize_histories(histories: dict[str, dict]) -> str:
@@ -210,7 +221,7 @@ def comparison_table(results_dir: str = "results", corpus_json: str = "valid_cor
     named in `models` (by file stem, e.g. 'model_end') whatever they were validated on."""
     import pandas as pd
 
-    from decoding import Transcriber, spec_path_for_weights
+    from decoding import ModelFileError, Transcriber, read_description, spec_path_for_weights
     from language_model import LanguageModel
 
     lm = LanguageModel(lm_path) if lm_path else None
@@ -221,7 +232,15 @@ def comparison_table(results_dir: str = "results", corpus_json: str = "valid_cor
         weights = os.path.join(results_dir, name + ".h5")
         if not (os.path.exists(weights) and os.path.exists(spec_path_for_weights(weights))):
             continue
-        transcriber = Transcriber(weights)
+        if read_description(weights).get("builder") is None:
+            print(f"{name}: left out of the error-rate table: it was not built by a sample_models builder, so it "
+                  "cannot be rebuilt from its saved files (get_predictions takes the model object itself).")
+            continue
+        try:
+            transcriber = Transcriber(weights)
+        except ModelFileError as exc:
+            print(f"{name}: left out of the error-rate table: {exc}")
+            continue
         paths, texts, probs = corpus_probabilities(transcriber, corpus_json, progress=progress)
         greedy = evaluate_decoding(paths, texts, probs)
         row = {"model": name, "builder": transcriber.description.get("builder"),

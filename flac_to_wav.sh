@@ -2,6 +2,7 @@
 # Convert every .flac below a folder to a 16 kHz mono 16-bit PCM .wav beside it.
 #
 #   ./flac_to_wav.sh data/LibriSpeech
+#   cd data/LibriSpeech && ../../flac_to_wav.sh      # no argument: the current folder
 #
 # Uses ffmpeg if it is on PATH, else sox, else python3 with soundfile and scipy (resampling with
 # scipy.signal.resample_poly when the rate is not 16 kHz; several channels are averaged). Each WAV
@@ -18,12 +19,12 @@ set -euo pipefail
 readonly TARGET_RATE_HZ=16000
 readonly PROG=${0##*/}
 
-if [ $# -ne 1 ] || [ "$1" = "-h" ] || [ "$1" = "--help" ]; then
-    echo "usage: $PROG DIR   (convert every .flac below DIR to a ${TARGET_RATE_HZ} Hz mono 16-bit .wav)" >&2
+if [ $# -gt 1 ] || [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
+    echo "usage: $PROG [DIR]   (convert every .flac below DIR, default the current folder, to a ${TARGET_RATE_HZ} Hz mono 16-bit .wav)" >&2
     [ $# -eq 1 ] && exit 0
     exit 2
 fi
-dir=$1
+dir=${1:-.}  # no argument: the current folder, as the original was run from inside LibriSpeech/
 if [ ! -d "$dir" ]; then
     echo "$PROG: $dir: no such folder" >&2
     exit 1

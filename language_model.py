@@ -34,6 +34,7 @@ Command line::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import math
@@ -245,6 +246,20 @@ def read_arpa(path: str) -> tuple[list[dict[NGram, float]], dict[NGram, float]]:
     return probs, backoffs
 
 
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence the process's stderr (file descriptor 2, which C++ code writes to) for the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _import_kenlm() -> Any | None:
     """The kenlm module, or None where it is not installed."""
     try:
@@ -298,7 +313,10 @@ class LanguageModel:
         self.backend: str = "kenlm" if kenlm is not None else "python"
         if kenlm is not None:
             self._kenlm = kenlm
-            self._model = kenlm.Model(self.path)
+            config = kenlm.Config()
+            config.show_progress = False  # KenLM draws a loading bar on stderr for ARPA files otherwise
+            with _quiet_stderr():  # and says "Loading the LM will be faster if ..." from C++, unconfigurably
+                self._model = kenlm.Model(self.path, config)
             self.order: int = int(self._model.order)
         else:
             self._probs, self._backoffs = read_arpa(self.path)

@@ -35,7 +35,7 @@ NOTEBOOK_MODELS: dict[str, tuple[str, dict]] = {
 
 COLOURS = {"InputLayer": "#dddddd", "GRU": "#f4a582", "SimpleRNN": "#f4a582", "Bidirectional": "#d6604d",
            "Conv1D": "#92c5de", "MaxPooling1D": "#4393c3", "BatchNormalization": "#fddbc7",
-           "Dense": "#b8e186", "Activation": "#4dac26"}
+           "Dense": "#b8e186", "Activation": "#4dac26", "PaddingMask": "#eeeeee", "FastGRU": "#f4a582"}
 
 
 def _box(ax, x, y, w, h, text, colour):

@@ -29,6 +29,8 @@ from keras import layers
 from char_map import NUM_CLASSES
 from utils import conv_output_length
 
+cnn_output_length = conv_output_length  # the original's name for it in this module
+
 BUILDERS: dict[str, Callable[..., keras.Model]] = {}
 
 
@@ -72,8 +74,76 @@ def build_model(config: dict, verbose: bool = False) -> keras.Model:
     return BUILDERS[name](**config.get("kwargs", {}), verbose=verbose)
 
 
-def _gru(units: int, activation: str = "tanh", name: str | None = None, **kwargs) -> layers.GRU:
-    return FastGRU(units, activation=activation, return_sequences=True, reset_after=False, name=name, **kwargs)
+@keras.saving.register_keras_serializable(package="vui")
+def keras2_hard_sigmoid(x):
+    """Keras 2's hard sigmoid, ``clip(0.2 x + 0.5, 0, 1)``: the default gate of every Keras 2 GRU,
+    so the seed's GRUs gated with it. Keras 3's own ``hard_sigmoid`` is ``relu6(x + 3) / 6``, a
+    different slope, and its GRUs default to the logistic sigmoid."""
+    return keras.ops.clip(0.2 * x + 0.5, 0.0, 1.0)
+
+
+def _gru(units: int, activation: str = "tanh", name: str | None = None,
+         recurrent_activation: Callable | str = keras2_hard_sigmoid, **kwargs) -> layers.GRU:
+    """The seed's GRU: no second bias (``reset_after=False``) and Keras 2's hard-sigmoid gates."""
+    return FastGRU(units, activation=activation, recurrent_activation=recurrent_activation, return_sequences=True,
+                   reset_after=False, name=name, **kwargs)
+
+
+class PaddingMask(layers.Layer):
+    """Marks the frames of a (batch, frames, dims) sequence that come from zero padding, so that the
+    recurrent layers after it hold their state there and batch normalisation leaves them out of its
+    statistics. Called on ``[x, features]``: returns ``x`` unchanged, masked where
+    ``frame >= output_length(valid input frames)``; a feature frame is padding when all its values
+    are exactly 0 (batches are zero-padded after normalisation, where real frames never are).
+
+    The seed let its ReLU RNNs run over the padding of every batch (up to 90 % of a batch's frames):
+    there their state grew without bound (1e15-1e36 within a dozen steps, FIDELITY.md), the batch
+    statistics overflowed and training went NaN. Valid frames compute what the seed computed,
+    except that batch normalisation now normalises them with their own statistics.
+    """
+
+    def __init__(self, output_length: Callable = lambda frames: frames, **kwargs):
+        super().__init__(**kwargs)
+        self.output_length = output_length
+        self.supports_masking = True
+
+    def call(self, inputs):
+        return inputs[0]
+
+    def compute_mask(self, inputs, mask=None):
+        x, features = inputs
+        ops = keras.ops
+        valid = ops.sum(ops.cast(ops.any(ops.not_equal(features, 0), axis=-1), "int32"), axis=1)
+        frame = ops.cumsum(ops.ones_like(x[:, :, 0], dtype="int32"), axis=1) - 1  # (batch, frames): 0, 1, ...
+        return frame < ops.expand_dims(ops.cast(self.output_length(valid), "int32"), 1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):  # output_length is code, not configuration: builders pass it again
+        return super().get_config()
+
+
+@keras.saving.register_keras_serializable(package="vui")
+class BatchNormalization(layers.BatchNormalization):
+    """keras.layers.BatchNormalization whose batch variance is computed in two passes,
+    ``mean((x - mean(x))^2)``, as TensorFlow's ``tf.nn.moments`` (which Keras 2 used) does.
+
+    Keras 3's torch backend computes ``mean(x^2) - mean(x)^2``: it loses precision when the mean is
+    large against the spread, and is NaN (inf - inf) once activations pass ~1.8e19, where the
+    two-pass form gives an infinite variance and a finite output. The seed's ReLU RNNs reach such
+    values on the zero padding of long batches (FIDELITY.md). Same weights and inference maths.
+    """
+
+    def _moments(self, inputs, mask):
+        if mask is not None:
+            return super()._moments(inputs, mask)
+        ops = keras.ops
+        x = ops.cast(inputs, "float32")
+        axes = [i for i in range(len(inputs.shape)) if i != self.axis % len(inputs.shape)]
+        mean = ops.mean(x, axis=axes, keepdims=True)
+        variance = ops.mean(ops.square(x - ops.stop_gradient(mean)), axis=axes)
+        return ops.cast(ops.squeeze(mean, axis=axes), inputs.dtype), ops.cast(variance, inputs.dtype)
 
 
 def _finish(input_data, x, output_dim: int, output_length: Callable, name: str) -> keras.Model:
@@ -89,11 +159,19 @@ def _identity(x):
     return x
 
 
+MASK_PADDING: bool = True  # False builds the seed's models as the original did: recurrent layers run over padding
+
+
+def _mask_padding(x, input_data, output_length: Callable = _identity):
+    """`x` with the frames that come from the padding of `input_data` masked (see PaddingMask)."""
+    return PaddingMask(output_length, name="padding_mask")([x, input_data]) if MASK_PADDING else x
+
+
 @_builder
 def simple_rnn_model(input_dim: int, output_dim: int = NUM_CLASSES) -> keras.Model:
     """Model 0: one GRU with `output_dim` units straight into the softmax."""
     input_data = layers.Input(name="the_input", shape=(None, input_dim))
-    simp_rnn = _gru(output_dim, name="rnn")(input_data)
+    simp_rnn = _gru(output_dim, name="rnn")(_mask_padding(input_data, input_data))
     y_pred = layers.Activation("softmax", name="softmax", dtype="float32")(simp_rnn)
     model = keras.Model(inputs=input_data, outputs=y_pred, name="simple_rnn_model")
     model.output_length = _identity
@@ -104,8 +182,8 @@ def simple_rnn_model(input_dim: int, output_dim: int = NUM_CLASSES) -> keras.Mod
 def rnn_model(input_dim: int, units: int, activation: str, output_dim: int = NUM_CLASSES) -> keras.Model:
     """Model 1: GRU -> batch normalisation -> per-frame Dense."""
     input_data = layers.Input(name="the_input", shape=(None, input_dim))
-    x = _gru(units, activation, name="rnn")(input_data)
-    x = layers.BatchNormalization(name="bn_rnn")(x)
+    x = _gru(units, activation, name="rnn")(_mask_padding(input_data, input_data))
+    x = BatchNormalization(name="bn_rnn")(x)
     return _finish(input_data, x, output_dim, _identity, "rnn_model")
 
 
@@ -120,16 +198,14 @@ def cnn_rnn_model(
     output_dim: int = NUM_CLASSES,
 ) -> keras.Model:
     """Model 2: Conv1D (relu) -> BN -> SimpleRNN (relu) -> BN -> per-frame Dense."""
+    output_length = functools.partial(conv_output_length, filter_size=kernel_size, border_mode=conv_border_mode,
+                                      stride=conv_stride)
     input_data = layers.Input(name="the_input", shape=(None, input_dim))
     x = layers.Conv1D(filters, kernel_size, strides=conv_stride, padding=conv_border_mode, activation="relu", name="conv1d")(input_data)
-    x = layers.BatchNormalization(name="bn_conv_1d")(x)
+    x = BatchNormalization(name="bn_conv_1d")(_mask_padding(x, input_data, output_length))
     x = layers.SimpleRNN(units, activation="relu", return_sequences=True, name="rnn")(x)
-    x = layers.BatchNormalization(name="bn_rnn")(x)
-    return _finish(
-        input_data, x, output_dim,
-        functools.partial(conv_output_length, filter_size=kernel_size, border_mode=conv_border_mode, stride=conv_stride),
-        "cnn_rnn_model",
-    )
+    x = BatchNormalization(name="bn_rnn")(x)
+    return _finish(input_data, x, output_dim, output_length, "cnn_rnn_model")
 
 
 @_builder
@@ -139,10 +215,10 @@ def deep_rnn_model(input_dim: int, units: int, recur_layers: int, output_dim: in
     With recur_layers=1 this is rnn_model(input_dim, units, activation='relu').
     """
     input_data = layers.Input(name="the_input", shape=(None, input_dim))
-    x = input_data
+    x = _mask_padding(input_data, input_data)
     for i in range(recur_layers):
         x = _gru(units, "relu", name=f"rnn_{i}" if recur_layers > 1 else "rnn")(x)
-        x = layers.BatchNormalization(name=f"bn_rnn_{i}" if recur_layers > 1 else "bn_rnn")(x)
+        x = BatchNormalization(name=f"bn_rnn_{i}" if recur_layers > 1 else "bn_rnn")(x)
     return _finish(input_data, x, output_dim, _identity, "deep_rnn_model")
 
 
@@ -150,7 +226,7 @@ def deep_rnn_model(input_dim: int, units: int, recur_layers: int, output_dim: in
 def bidirectional_rnn_model(input_dim: int, units: int, output_dim: int = NUM_CLASSES) -> keras.Model:
     """Model 4: Bidirectional GRU (outputs concatenated) -> per-frame Dense."""
     input_data = layers.Input(name="the_input", shape=(None, input_dim))
-    x = layers.Bidirectional(_gru(units), merge_mode="concat", name="bidir_rnn")(input_data)
+    x = layers.Bidirectional(_gru(units), merge_mode="concat", name="bidir_rnn")(_mask_padding(input_data, input_data))
     return _finish(input_data, x, output_dim, _identity, "bidirectional_rnn_model")
 
 
@@ -170,19 +246,19 @@ def dilated_cnn_rnn_model(
     ``(kernel_size - 1) * dilation`` frames.
     """
     dilation_rates = tuple(dilation_rates)
-    input_data = layers.Input(name="the_input", shape=(None, input_dim))
-    x = input_data
-    for i, rate in enumerate(dilation_rates):
-        x = layers.Conv1D(filters, kernel_size, padding=conv_border_mode, dilation_rate=rate, activation="relu", name=f"conv1d_{i}")(x)
-        x = layers.BatchNormalization(name=f"bn_conv_{i}")(x)
-    x = _gru(units, "relu", name="rnn")(x)
-    x = layers.BatchNormalization(name="bn_rnn")(x)
 
     def output_length(frames):
         for rate in dilation_rates:
             frames = conv_output_length(frames, kernel_size, conv_border_mode, 1, dilation=rate)
         return frames
 
+    input_data = layers.Input(name="the_input", shape=(None, input_dim))
+    x = input_data
+    for i, rate in enumerate(dilation_rates):
+        x = layers.Conv1D(filters, kernel_size, padding=conv_border_mode, dilation_rate=rate, activation="relu", name=f"conv1d_{i}")(x)
+        x = BatchNormalization(name=f"bn_conv_{i}")(x)
+    x = _gru(units, "relu", name="rnn")(_mask_padding(x, input_data, output_length))
+    x = BatchNormalization(name="bn_rnn")(x)
     return _finish(input_data, x, output_dim, output_length, "dilated_cnn_rnn_model")
 
 
@@ -197,17 +273,16 @@ def cnn_pool_rnn_model(
     output_dim: int = NUM_CLASSES,
 ) -> keras.Model:
     """Model 6: Conv1D (relu) -> BN -> max pooling over time -> GRU -> BN -> per-frame Dense."""
-    input_data = layers.Input(name="the_input", shape=(None, input_dim))
-    x = layers.Conv1D(filters, kernel_size, padding=conv_border_mode, activation="relu", name="conv1d")(input_data)
-    x = layers.BatchNormalization(name="bn_conv_1d")(x)
-    x = layers.MaxPooling1D(pool_size=pool_size, strides=pool_size, padding="valid", name="pool")(x)
-    x = _gru(units, "relu", name="rnn")(x)
-    x = layers.BatchNormalization(name="bn_rnn")(x)
-
     def output_length(frames):
         frames = conv_output_length(frames, kernel_size, conv_border_mode, 1)
         return (frames - pool_size) // pool_size + 1
 
+    input_data = layers.Input(name="the_input", shape=(None, input_dim))
+    x = layers.Conv1D(filters, kernel_size, padding=conv_border_mode, activation="relu", name="conv1d")(input_data)
+    x = BatchNormalization(name="bn_conv_1d")(x)
+    x = layers.MaxPooling1D(pool_size=pool_size, strides=pool_size, padding="valid", name="pool")(x)
+    x = _gru(units, "relu", name="rnn")(_mask_padding(x, input_data, output_length))
+    x = BatchNormalization(name="bn_rnn")(x)
     return _finish(input_data, x, output_dim, output_length, "cnn_pool_rnn_model")
 
 
@@ -217,10 +292,10 @@ def deep_bidirectional_rnn_model(
 ) -> keras.Model:
     """Model 7: `recur_layers` x [Bidirectional GRU -> BN] -> per-frame Dense."""
     input_data = layers.Input(name="the_input", shape=(None, input_dim))
-    x = input_data
+    x = _mask_padding(input_data, input_data)
     for i in range(recur_layers):
         x = layers.Bidirectional(_gru(units), merge_mode="concat", name=f"bidir_rnn_{i}")(x)
-        x = layers.BatchNormalization(name=f"bn_rnn_{i}")(x)
+        x = BatchNormalization(name=f"bn_rnn_{i}")(x)
     return _finish(input_data, x, output_dim, _identity, "deep_bidirectional_rnn_model")
 
 
@@ -239,18 +314,16 @@ def final_model(
 ) -> keras.Model:
     """The seed's final model: Conv1D -> BN -> recur_layers x [Bidirectional GRU (relu, dropout)
     -> BN] -> per-frame Dense; 1,572,429 parameters with the notebook's call."""
+    output_length = functools.partial(conv_output_length, filter_size=kernel_size, border_mode=conv_border_mode,
+                                      stride=conv_stride)
     input_data = layers.Input(name="the_input", shape=(None, input_dim))
     x = layers.Conv1D(filters, kernel_size, strides=conv_stride, padding=conv_border_mode, activation="relu", name="conv1d")(input_data)
-    x = layers.BatchNormalization(name="bn_conv_1d")(x)
+    x = BatchNormalization(name="bn_conv_1d")(_mask_padding(x, input_data, output_length))
     for i in range(recur_layers):
         gru = _gru(units, "relu", dropout=dropout, recurrent_dropout=recurrent_dropout)
         x = layers.Bidirectional(gru, merge_mode="concat", name=f"bidir_rnn_{i}")(x)
-        x = layers.BatchNormalization(name=f"bn_rnn_{i}")(x)
-    return _finish(
-        input_data, x, output_dim,
-        functools.partial(conv_output_length, filter_size=kernel_size, border_mode=conv_border_mode, stride=conv_stride),
-        "final_model",
-    )
+        x = BatchNormalization(name=f"bn_rnn_{i}")(x)
+    return _finish(input_data, x, output_dim, output_length, "final_model")
 
 
 @keras.saving.register_keras_serializable(package="vui")
@@ -264,17 +337,25 @@ class FastGRU(layers.GRU):
     ``x[:, t]`` instead builds a full-size zero gradient per step: O(T^2) memory traffic, which made
     a first version of this loop 4.5x slower over a real epoch), and each step does only the
     recurrent part in plain torch. Same weights, same maths, same dropout masks as Keras.
-    Other backends, masks and configurations take Keras' path. Used by every GRU builder, so the
+    Masks (PaddingMask) are honoured as Keras does; other backends and configurations take Keras' path. Used by every GRU builder, so the
     seed's parameter counts are unchanged.
     """
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         cell = self.cell
         activation = {keras.activations.tanh: "tanh", keras.activations.relu: "relu"}.get(cell.activation)
-        if (keras.backend.backend() != "torch" or mask is not None or cell.reset_after or self.unroll
-                or not cell.use_bias or activation is None or cell.recurrent_activation is not keras.activations.sigmoid):
+        gate_name = {keras.activations.sigmoid: "sigmoid", keras2_hard_sigmoid: "keras2_hard_sigmoid"}.get(
+            cell.recurrent_activation)
+        if (keras.backend.backend() != "torch" or cell.reset_after or self.unroll
+                or not cell.use_bias or activation is None or gate_name is None):
             return super().inner_loop(sequences, initial_state, mask, training=training)
         import torch
+
+        if gate_name == "sigmoid":
+            gate = torch.sigmoid
+        else:
+            def gate(t):
+                return torch.clamp(0.2 * t + 0.5, 0.0, 1.0)
 
         state = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
         kernel, recurrent, bias = cell.kernel.value, cell.recurrent_kernel.value, cell.bias.value
@@ -298,25 +379,31 @@ class FastGRU(layers.GRU):
         # full-size zero gradient for every step
         gates = projected.split([2 * units, units] if rec_masks is None else [units] * 3, dim=-1)
         steps = list(zip(*(g.unbind(1) for g in gates)))
+        # a masked step keeps the state; its output is the state, or zeros with zero_output_for_mask
+        keep = [None] * len(steps) if mask is None else list(
+            keras.ops.convert_to_tensor(mask).to(torch.bool)[:, :, None].unbind(1))
         if self.go_backwards:  # Keras' convention: read the sequence backwards, outputs in reading order
-            steps = steps[::-1]
+            steps, keep = steps[::-1], keep[::-1]
         act = torch.relu if activation == "relu" else torch.tanh
         u_zr, u_h = recurrent[:, : 2 * units], recurrent[:, 2 * units:]
         u_z, u_r = u_zr.split(units, dim=-1)
         outputs = []
-        for step in steps:
+        for step, valid in zip(steps, keep):
+            h_before = h
             if rec_masks is None:
                 x_zr, x_h = step
-                z, r = torch.sigmoid(torch.addmm(x_zr, h, u_zr)).chunk(2, dim=-1)
+                z, r = gate(torch.addmm(x_zr, h, u_zr)).chunk(2, dim=-1)
                 hh = act(torch.addmm(x_h, r * h, u_h))
             else:
                 x_z, x_r, x_h = step
-                z = torch.sigmoid(torch.addmm(x_z, h * rec_masks[0], u_z))
-                r = torch.sigmoid(torch.addmm(x_r, h * rec_masks[1], u_r))
+                z = gate(torch.addmm(x_z, h * rec_masks[0], u_z))
+                r = gate(torch.addmm(x_r, h * rec_masks[1], u_r))
                 hh = act(torch.addmm(x_h, r * (h * rec_masks[2]), u_h))
             h = hh + z * (h - hh)  # = z * h + (1 - z) * hh
+            if valid is not None:
+                h = torch.where(valid, h, h_before)
             if self.return_sequences:
-                outputs.append(h)
+                outputs.append(h if valid is None or not self.zero_output_for_mask else torch.where(valid, h, 0.0))
         stacked = torch.stack(outputs, dim=1) if self.return_sequences else h[:, None]
         return h, stacked, [h]
 
@@ -429,12 +516,12 @@ def conv_bigru_model(
     for i in range(conv_layers):
         x = layers.Conv1D(filters, kernel_size if i == 0 else 5, strides=conv_stride if i == 0 else 1,
                           padding="same", use_bias=False, name=f"conv1d_{i}")(x)
-        x = layers.BatchNormalization(name=f"bn_conv_{i}")(x)
+        x = BatchNormalization(name=f"bn_conv_{i}")(x)
         x = layers.Activation("relu", name=f"relu_conv_{i}")(x)
     for i in range(recur_layers):
-        rnn = _gru(units) if cell == "gru" else FastLSTM(units, return_sequences=True)
+        rnn = _gru(units, recurrent_activation="sigmoid") if cell == "gru" else FastLSTM(units, return_sequences=True)
         x = layers.Bidirectional(rnn, merge_mode="concat", name=f"bidir_rnn_{i}")(x)
-        x = layers.BatchNormalization(name=f"bn_rnn_{i}")(x)
+        x = BatchNormalization(name=f"bn_rnn_{i}")(x)
         if dropout:
             x = layers.Dropout(dropout, name=f"dropout_{i}")(x)
     return _finish(

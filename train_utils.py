@@ -21,6 +21,7 @@ are loaded and its history returned. ``resume=False`` always starts from scratch
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import io
 import json
@@ -62,16 +63,27 @@ def ctc_loss(labels, y_pred, output_length, label_length):
     return ops.ctc_loss(ops.cast(labels, "int32"), log_probs, label_length, output_length, mask_index=BLANK_INDEX)
 
 
+def ctc_lambda_func(args):
+    """The original's CTC loss function: ``[y_pred, labels, output_length, label_length]`` -> loss
+    per utterance, shape (batch, 1)."""
+    y_pred, labels, output_length, label_length = args
+    return keras.ops.expand_dims(ctc_loss(labels, y_pred, output_length, label_length), -1)
+
+
 class CTCLossLayer(keras.layers.Layer):
     """Computes the per-utterance CTC loss inside the model, from input frame counts."""
 
     def __init__(self, output_length: Callable, **kwargs):
         super().__init__(**kwargs)
         self.output_length = output_length
+        self.supports_masking = True  # takes the acoustic model's padding mask; its output has none
 
-    def call(self, y_pred, labels, input_length, label_length):
-        loss = ctc_loss(labels, y_pred, self.output_length(input_length), label_length)
-        return keras.ops.expand_dims(loss, -1)
+    def compute_mask(self, *args, **kwargs):
+        return None
+
+    def call(self, y_pred, labels, input_length, label_length, mask=None):
+        # mask: the acoustic model's padding mask; the loss already reads only output_length frames
+        return ctc_lambda_func([y_pred, labels, self.output_length(input_length), label_length])
 
     def compute_output_shape(self, *args, **kwargs):
         return (None, 1)
@@ -81,7 +93,7 @@ def add_ctc_loss(input_to_softmax: keras.Model) -> keras.Model:
     """Wrap an acoustic model into a model whose output is its CTC loss.
 
     Inputs: the_input (batch, frames, dim), the_labels (batch, max_label_len), input_length and
-    label_length (batch, 1); output 'ctc' (batch, 1). Trained with the loss ``y_pred`` itself.
+    label_length (batch, 1); output ``{'ctc': (batch, 1)}``. Trained with the loss ``y_pred`` itself.
     """
     the_labels = keras.Input(name="the_labels", shape=(None,), dtype="int32")
     input_lengths = keras.Input(name="input_length", shape=(1,), dtype="int32")
@@ -89,9 +101,24 @@ def add_ctc_loss(input_to_softmax: keras.Model) -> keras.Model:
     loss_out = CTCLossLayer(input_to_softmax.output_length, name="ctc")(
         input_to_softmax.output, the_labels, input_lengths, label_lengths
     )
-    return keras.Model(
-        inputs=[input_to_softmax.input, the_labels, input_lengths, label_lengths], outputs=loss_out
+    # a dict output named 'ctc', so the original's compile(loss={'ctc': ...}) and its generator's
+    # targets {'ctc': zeros} match the model's structure
+    model = keras.Model(
+        inputs=[input_to_softmax.input, the_labels, input_lengths, label_lengths], outputs={"ctc": loss_out}
     )
+    model.fit_generator = functools.partial(_fit_generator, model)  # the original trained with Keras 2's name
+    return model
+
+
+KERAS2_ONLY_FIT_ARGS: tuple[str, ...] = ("workers", "use_multiprocessing", "max_queue_size", "pickle_safe")
+
+
+def _fit_generator(model: keras.Model, generator, **kwargs):
+    """Keras 2's ``fit_generator``: ``fit`` on the generator (Keras 3 dropped the name), without the
+    arguments of Keras 2's worker queue, which Keras 3's ``fit`` does not take."""
+    for name in KERAS2_ONLY_FIT_ARGS:
+        kwargs.pop(name, None)
+    return model.fit(generator, shuffle=False, **kwargs)
 
 
 def _identity_loss(y_true, y_pred):
@@ -101,10 +128,12 @@ def _identity_loss(y_true, y_pred):
 def default_optimizer() -> keras.optimizers.Optimizer:
     """The seed's optimizer: SGD(lr=0.02, decay=1e-6, momentum=0.9, nesterov=True, clipnorm=5).
 
-    Keras 3 dropped ``decay``; InverseTimeDecay(decay_steps=1) is the same schedule.
+    Keras 3 dropped ``decay``; InverseTimeDecay(decay_steps=1) is the same schedule. Keras 2's
+    ``clipnorm`` scaled all gradients by one global norm, which is Keras 3's ``global_clipnorm``
+    (Keras 3's ``clipnorm`` clips each variable on its own).
     """
     schedule = keras.optimizers.schedules.InverseTimeDecay(0.02, decay_steps=1, decay_rate=1e-6)
-    return keras.optimizers.SGD(learning_rate=schedule, momentum=0.9, nesterov=True, clipnorm=5)
+    return keras.optimizers.SGD(learning_rate=schedule, momentum=0.9, nesterov=True, global_clipnorm=5)
 
 
 def recipe_schedule(total_steps: int, peak_learning_rate: float = 1e-3, warmup_steps: int = 300,
@@ -194,6 +223,20 @@ def _write_pickle(path: str, history: dict) -> None:
 
 def _fingerprint(obj: dict) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def architecture(model: keras.Model) -> list:
+    """Each layer's class and configuration, without layer names (Keras numbers unnamed layers anew
+    each time a model is built): what resuming compares, so an edited model is not taken for the
+    one saved (e.g. activation relu -> tanh, which leaves names, shapes and parameter counts alike)."""
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "name"}
+        if isinstance(value, (list, tuple)):
+            return [strip(v) for v in value]
+        return value
+
+    return [[type(layer).__name__, strip(layer.get_config())] for layer in model.layers]
 
 
 def _optimizer_description(optimizer: keras.optimizers.Optimizer) -> dict:
@@ -332,6 +375,8 @@ def train_model(
     See the module docstring for the files written and how resuming works.
     """
     optimizer = optimizer or default_optimizer()
+    if optimizer.built:  # used for another model already (Keras 3 binds an optimizer to one model's variables)
+        optimizer = optimizer.__class__.from_config(optimizer.get_config())
     audio_gen = AudioGenerator(minibatch_size=minibatch_size, spectrogram=spectrogram, mfcc_dim=mfcc_dim,
                                sort_by_duration=sort_by_duration, max_duration=max_duration,
                                bucket_by_duration=bucket_by_duration, cache_dir=cache_dir)
@@ -381,9 +426,15 @@ def train_model(
     }
     fingerprint = _fingerprint({"model": description.get("builder"), "kwargs": description.get("kwargs"),
                                 "features": {k: v for k, v in description["features"].items() if not k.startswith("feats")},
-                                "weights": [list(w.shape) for w in input_to_softmax.weights], **run})
+                                "weights": [list(w.shape) for w in input_to_softmax.weights],
+                                "architecture": architecture(input_to_softmax), **run})
     description["training"]["fingerprint"] = fingerprint
 
+    saved = _saved_fingerprint(paths)
+    if resume and saved not in (None, fingerprint):
+        print(f"{paths['weights']} holds another model or other training settings than this call's (the model, "
+              "its layers or the data changed); training this one from scratch. Its files replace the old ones "
+              "after the first epoch: give other file names to keep both.", file=sys.stderr)
     finished = _finished_run(paths, fingerprint, epochs) if resume else None
     if finished is not None:
         input_to_softmax.load_weights(paths["weights"])
@@ -436,7 +487,7 @@ def _train_epochs(input_to_softmax, audio_gen, optimizer, paths, description, fi
                   resume, keep_best, devices: int = 1) -> dict:
     """The epoch loop of train_model: resume, train, validate, save after every epoch."""
     model = add_ctc_loss(input_to_softmax)
-    model.compile(loss=_identity_loss, optimizer=optimizer)
+    model.compile(loss={"ctc": _identity_loss}, optimizer=optimizer)
     history = {"loss": [], "val_loss": []}
     initial_epoch = 0
     state = _load_resume(paths["resume"], fingerprint) if resume else None
@@ -500,9 +551,9 @@ def _run_epoch(model: keras.Model, audio_gen: AudioGenerator, partition: str, ep
                 pending = pool.submit(audio_gen.batch_from_indices, partition, batches[step + 1])
             model.reset_metrics()
             if partition == "train":
-                logs = model.train_on_batch(inputs, outputs["ctc"], return_dict=True)
+                logs = model.train_on_batch(inputs, outputs, return_dict=True)
             else:
-                logs = model.test_on_batch(inputs, outputs["ctc"], return_dict=True)
+                logs = model.test_on_batch(inputs, outputs, return_dict=True)
             batch_loss = float(logs["loss"])
             if not math.isfinite(batch_loss):
                 pending.cancel()
@@ -511,6 +562,20 @@ def _run_epoch(model: keras.Model, audio_gen: AudioGenerator, partition: str, ep
             if progbar is not None and step + 1 < len(batches):
                 progbar.update(step + 1, values=[("loss", total / count)], finalize=False)
     return total / count
+
+
+def _saved_fingerprint(paths: dict) -> str | None:
+    """The fingerprint of the run saved at `paths` (its resume file's, else its description's), if any."""
+    try:
+        with np.load(paths["resume"]) as data:
+            return json.loads(data["meta"].tobytes().decode()).get("fingerprint")
+    except Exception:
+        pass
+    try:
+        with open(paths["spec"], encoding="utf-8") as f:
+            return json.load(f)["training"].get("fingerprint")
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _finished_run(paths: dict, fingerprint: str, epochs: int) -> dict | None:

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import soundfile
 
-from char_map import BLANK_INDEX, char_map, index_map
+from char_map import BLANK_INDEX, CHAR_TO_INDEX, INDEX_TO_CHAR, index_map
 
 # --- audio hyper-parameters (each defined once) -------------------------------------------------
 SAMPLE_RATE: int = 16000  # Hz: LibriSpeech's rate; the rate of generated and converted audio
@@ -213,7 +213,7 @@ def text_to_int_sequence(text: str) -> list[int]:
     Raises ValueError naming the first character outside the 28-character map.
     """
     try:
-        return [char_map[c] for c in text]
+        return [CHAR_TO_INDEX[c] for c in text]
     except KeyError as exc:
         raise ValueError(
             f"character {exc.args[0]!r} in {text!r} is not in the character map "
@@ -221,9 +221,16 @@ def text_to_int_sequence(text: str) -> list[int]:
         ) from None
 
 
-def int_sequence_to_text(int_sequence: Sequence[int]) -> str:
-    """Map class indices back to text; blanks (28) are dropped."""
-    return "".join(index_map[int(c)] for c in int_sequence if int(c) != BLANK_INDEX)
+def indices_to_text(indices: Sequence[int]) -> str:
+    """Map class indices (0..27) back to text; blanks (28) are dropped."""
+    return "".join(INDEX_TO_CHAR[int(c)] for c in indices if int(c) != BLANK_INDEX)
+
+
+def int_sequence_to_text(int_sequence: Sequence[int]) -> list[str]:
+    """The original capstone's decoder: characters of class indices + 1, looked up in its
+    ``index_map`` (the original notebook printed ``''.join(int_sequence_to_text(ctc_decode(...) + 1))``).
+    Use indices_to_text for class indices as they are."""
+    return [index_map[int(c)] for c in int_sequence]
 
 
 def num_feature_frames(n_samples: int, sample_rate: int, step: int = STEP_MS, window: int = WINDOW_MS) -> int:
@@ -269,7 +276,7 @@ def normalize_transcript(text: str) -> str:
     """
     text = "".join(_SPELLED.get(c, c) for c in text.lower())
     text = " ".join(text.split())
-    bad = sorted({c for c in text if c not in char_map})
+    bad = sorted({c for c in text if c not in CHAR_TO_INDEX})
     if bad:
         raise ValueError(f"characters {''.join(bad)!r} are outside the character map (apostrophe, space, a-z)")
     return text

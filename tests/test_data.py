@@ -33,18 +33,18 @@ def noise(n, seed=0, channels=1):
 # --- char_map ------------------------------------------------------------------------------------
 def test_char_map_layout():
     assert char_map.NUM_CLASSES == 29 and char_map.BLANK_INDEX == 28
-    assert char_map.char_map["'"] == 0 and char_map.char_map[" "] == 1
-    assert char_map.char_map["a"] == 2 and char_map.char_map["z"] == 27
-    assert len(char_map.char_map) == 28 and set(char_map.index_map) == set(range(28))
+    assert char_map.CHAR_TO_INDEX["'"] == 0 and char_map.CHAR_TO_INDEX[" "] == 1
+    assert char_map.CHAR_TO_INDEX["a"] == 2 and char_map.CHAR_TO_INDEX["z"] == 27
+    assert len(char_map.CHAR_TO_INDEX) == 28 and set(char_map.INDEX_TO_CHAR) == set(range(28))
 
 
 def test_text_round_trip_every_character():
     text = "the quick brown fox jumps over the lazy dog's back"
     ints = utils.text_to_int_sequence(text)
     assert ints[:3] == [21, 9, 6]
-    assert utils.int_sequence_to_text(ints) == text
-    assert utils.int_sequence_to_text(list(range(28))) == char_map.CHARACTERS
-    assert utils.int_sequence_to_text([9, 28, 10]) == "hi"  # blanks are dropped
+    assert utils.indices_to_text(ints) == text
+    assert utils.indices_to_text(list(range(28))) == char_map.CHARACTERS
+    assert utils.indices_to_text([9, 28, 10]) == "hi"  # blanks are dropped
 
 
 def test_unknown_character_is_named():
@@ -182,7 +182,7 @@ def test_test_partition_has_its_own_cursor(tiny_corpus):
     gen.get_batch("train")
     batch = next(gen.next_test())[0]
     first_three = [gen.test_texts[i] for i in range(3)]
-    assert [utils.int_sequence_to_text(r) for r in batch["the_labels"]] == first_three
+    assert [utils.indices_to_text(r) for r in batch["the_labels"]] == first_three
 
 
 def test_fit_train_is_seeded_and_normalises(tiny_corpus):
@@ -241,8 +241,12 @@ def test_vis_train_features_and_plots(tiny_corpus, capsys):
     assert "There are 24 total training examples." in capsys.readouterr().out
     assert spec.shape[1] == 161 and mfcc.shape == (spec.shape[0], 13)
     assert raw.ndim == 1 and len(raw) > 0 and os.path.exists(path) and text
-    for fig in (plot_raw_audio(raw), plot_spectrogram_feature(spec), plot_mfcc_feature(mfcc)):
-        assert fig.axes
+    import matplotlib.pyplot as plt
+
+    for plot, data in ((plot_raw_audio, raw), (plot_spectrogram_feature, spec), (plot_mfcc_feature, mfcc)):
+        assert plot(data) is None and plt.gcf().axes  # drawn, and not returned to be drawn again
+    ax = plt.gcf().axes[0]  # as the original: time down, MFCC coefficients across
+    assert ax.get_ylabel().startswith("Time") and ax.get_images()[0].get_array().shape == mfcc.shape
 
 
 def test_real_librispeech_batch(librispeech_test_clean, tmp_path):

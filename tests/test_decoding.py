@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from char_map import BLANK_INDEX, char_map
+from char_map import BLANK_INDEX, CHAR_TO_INDEX as char_map
 from decoding import greedy_decode, prefix_beam_search
 from evaluate import error_rates
 from tests.conftest import ROOT, tone_for_text

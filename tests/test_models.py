@@ -114,6 +114,80 @@ def test_fast_gru_equals_keras_gru(activation, go_backwards, dropout, recurrent_
         np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("go_backwards", [False, True])
+@pytest.mark.parametrize("zero_output_for_mask", [False, True])
+def test_fast_gru_keras2_gates_and_masks_equal_keras_gru(go_backwards, zero_output_for_mask):
+    """With Keras 2's hard-sigmoid gates and a padding mask, FastGRU gives Keras' GRU outputs and gradients."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 17, 10)).astype("float32")
+    mask = np.arange(17)[None, :] < np.array([[17], [9], [4]])
+    kw = dict(units=7, activation="relu", recurrent_activation=sm.keras2_hard_sigmoid, return_sequences=True,
+              reset_after=False, go_backwards=go_backwards, zero_output_for_mask=zero_output_for_mask)
+    ref, fast = keras.layers.GRU(**kw), sm.FastGRU(**kw)
+    ref(x), fast(x)
+    fast.set_weights([w * 3 for w in ref.get_weights()])  # larger weights: gates reach the clip at 0 and 1
+    ref.set_weights(fast.get_weights())
+    outs = [keras.ops.convert_to_numpy(layer(x, mask=mask)) for layer in (ref, fast)]
+    np.testing.assert_allclose(outs[1], outs[0], atol=1e-5)
+    if keras.backend.backend() == "torch":
+        import torch
+
+        grads = []
+        for layer in (ref, fast):
+            layer(torch.tensor(x), mask=torch.tensor(mask)).square().sum().backward()
+            grads.append([w.value.grad.numpy().copy() for w in layer.trainable_weights])
+        for a, b in zip(*grads):  # float32 sums of large terms: tolerance relative to the largest
+            np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5 * np.abs(a).max())
+
+
+def test_keras2_hard_sigmoid_is_keras2s_slope():
+    import keras
+
+    got = keras.ops.convert_to_numpy(sm.keras2_hard_sigmoid(keras.ops.convert_to_tensor([-3.0, -2.5, 0.0, 1.0, 2.5, 3.0])))
+    np.testing.assert_allclose(got, [0.0, 0.0, 0.5, 0.7, 1.0, 1.0], atol=1e-7)
+
+
+def test_seed_grus_gate_like_keras2():
+    model = sm.rnn_model(input_dim=13, units=5, activation="relu", verbose=False)
+    assert model.get_layer("rnn").cell.recurrent_activation is sm.keras2_hard_sigmoid
+
+
+def test_batch_norm_two_pass_variance_is_finite_where_one_pass_is_not():
+    """Huge activations (as a ReLU RNN reaches over padding) give a finite output with the two-pass
+    variance, where mean(x^2) - mean(x)^2 is inf - inf."""
+    import keras
+
+    x = np.ones((2, 4, 3), dtype="float32")
+    x[0, 0] = 3e19  # its square overflows float32
+    layer = sm.BatchNormalization()
+    out = keras.ops.convert_to_numpy(layer(x, training=True))
+    assert np.isfinite(out).all()
+    # a large mean against a spread of 1: the exact (float64) batch normalisation
+    shifted = np.random.default_rng(0).standard_normal((4, 6, 3)).astype("float32") + 1000.0
+    exact = (shifted - shifted.mean(axis=(0, 1), dtype=np.float64)) / np.sqrt(shifted.var(axis=(0, 1), dtype=np.float64) + 1e-3)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(sm.BatchNormalization()(shifted, training=True)), exact, atol=1e-3)
+
+
+def test_padding_mask_marks_the_padded_output_frames():
+    import keras
+
+    model = sm.cnn_rnn_model(input_dim=4, filters=3, kernel_size=3, conv_stride=2, conv_border_mode="valid", units=5,
+                             verbose=False)
+    x = np.random.default_rng(0).standard_normal((2, 11, 4)).astype("float32")
+    x[1, 6:] = 0  # 6 real frames: 2 output frames, then padding
+    layer = model.get_layer("padding_mask")
+    mask = keras.ops.convert_to_numpy(layer.compute_mask([keras.ops.zeros((2, 5, 3)), x]))
+    np.testing.assert_array_equal(mask, [[True] * 5, [True, True, False, False, False]])
+    # the padded utterance's valid outputs do not depend on how much padding follows it
+    longer = np.concatenate([x, np.zeros((2, 30, 4), "float32")], axis=1)
+    a = keras.ops.convert_to_numpy(model(x[1:], training=True))[0, :2]
+    b = keras.ops.convert_to_numpy(model(longer[1:], training=True))[0, :2]
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
 def test_mixed_precision_keeps_softmax_and_ctc_in_float32(tiny_corpus, tmp_path):
     import keras
 

@@ -68,17 +68,48 @@ def test_html_export(executed):
     assert "Speech Recognition with Neural Networks" in html and "data:image/png;base64" in html
 
 
-def test_a_section_runs_on_its_own_after_the_resume_cell(executed):
-    """As after a break: the parameters cell, the resume cell, then only Model 2's section."""
+def test_html_is_a_clean_self_contained_submission(executed):
+    """Every image embedded (none linked), no TensorFlow/absl/oneDNN or KenLM loading lines, and no
+    temporary folders in the parameters papermill injected."""
+    import re
+
+    tmp, stem, _ = executed
+    with open(stem + ".html", encoding="utf-8") as f:
+        html = f.read()
+    sources = re.findall(r'<img[^>]*\ssrc="([^"]*)"', html)
+    assert len(sources) >= 14  # 10 diagrams + raw audio, spectrogram, MFCC, loss comparison
+    assert all(src.startswith("data:image/") for src in sources), [s for s in sources if not s.startswith("data:")]
+    for noise in ("oneDNN", "absl::InitializeLog", "cpu_feature_guard", "TF_ENABLE_ONEDNN_OPTS",
+                  "Loading the LM will be faster", "----5---10---15"):
+        assert noise not in html, noise
+    injected = html[html.index("# Parameters"):][:3000]
+    assert str(tmp) not in injected and "/tmp/" not in injected
+    assert "train_corpus.json" in injected
+
+
+def run_after_a_break(nb, marker: str):
+    """As after a break: the parameters cell, the resume cell, then only the cell containing `marker`."""
     from nbclient import NotebookClient
 
-    tmp, _, nb = executed
     cells = [c for c in nb.cells if c.cell_type == "code"]
     params = next(c for c in cells if "injected-parameters" in c.metadata.get("tags", []))
     resume = next(c for c in cells if "configure_gpu_memory_growth" in c.source)
-    section = next(c for c in cells if "model_2 = cnn_rnn_model" in c.source)
+    section = next(c for c in cells if marker in c.source)
     small = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c.source) for c in (params, resume, section)])
     small.metadata = nb.metadata
     NotebookClient(small, timeout=600, kernel_name="python3", resources={"metadata": {"path": ROOT}}).execute()
-    assert not [o for c in small.cells for o in outputs(c, "error")]
-    assert "already holds this model trained for 1 epochs" in text_of(small)
+    assert not [o for c in small.cells for o in outputs(c, "error")], marker
+    return small
+
+
+def test_a_section_runs_on_its_own_after_the_resume_cell(executed):
+    _, _, nb = executed
+    assert "already holds this model trained for 1 epochs" in text_of(run_after_a_break(nb, "model_2 = cnn_rnn_model"))
+
+
+@pytest.mark.parametrize("marker", ["plot_loss_comparison(", "model_vui = recipe_model", "models=['model_end', 'model_vui']",
+                                    "partition='validation'", "show_transcriptions("])
+def test_every_later_section_runs_on_its_own(executed, marker):
+    """Each section after the models needs only the parameters and resume cells (no names from earlier cells)."""
+    _, _, nb = executed
+    run_after_a_break(nb, marker)

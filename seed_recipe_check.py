@@ -1,0 +1,140 @@
+"""Train the seed notebook's Models 0-4 and final model with the seed's own settings and print their
+losses per epoch beside the seed's 20-epoch figures: the check that the seed's recipe trains without NaN.
+
+The seed's settings: its model calls, its optimizer (train_utils.default_optimizer), minibatches of 20
+drawn at random (bucket_by_duration=False; the first epoch in corpus order, as the seed's), spectrogram
+features, utterances up to 10 s. Each model trains through ``train_model``, so an interrupted run
+continues where it stopped when the same command is run again.
+
+    python seed_recipe_check.py --epochs 5 --results-dir ~/vui-runs/seed5
+    python seed_recipe_check.py --probe 40 --no-mask     # where the original's padding makes it NaN
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import pickle
+import sys
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+SPLIT_HELP = ("python create_desc_json.py ../shared/corpora/LibriSpeech/test-clean train_corpus.json "
+              "--valid-speakers 8 --valid-output valid_corpus.json")
+# The seed notebook's calls (spectrogram input, 161 dims) and its final validation losses after 20 epochs.
+SEED_MODELS: dict[str, tuple[str, dict]] = {
+    "model_0": ("simple_rnn_model", dict(input_dim=161)),
+    "model_1": ("rnn_model", dict(input_dim=161, units=200, activation="relu")),
+    "model_2": ("cnn_rnn_model", dict(input_dim=161, filters=200, kernel_size=11, conv_stride=2,
+                                      conv_border_mode="valid", units=200)),
+    "model_3": ("deep_rnn_model", dict(input_dim=161, units=200, recur_layers=2)),
+    "model_4": ("bidirectional_rnn_model", dict(input_dim=161, units=200)),
+    "model_end": ("final_model", dict(input_dim=161, filters=200, kernel_size=11, conv_stride=2,
+                                      conv_border_mode="valid", units=200, recur_layers=2)),
+}
+SEED_FINAL_VAL_LOSS: dict[str, float] = {"model_0": 758.4, "model_1": 141.7, "model_2": 149.3, "model_3": 131.2,
+                                         "model_4": 144.7, "model_end": 121.0}
+
+
+def train_all(names: list[str], epochs: int, results_dir: str, train_json: str, valid_json: str) -> None:
+    """Train each named seed model with the seed's settings (resumes a run left unfinished)."""
+    import sample_models
+    from train_utils import train_model
+
+    for name in names:
+        builder, kwargs = SEED_MODELS[name]
+        print(f"== {name}: {builder}", flush=True)
+        model = sample_models.BUILDERS[builder](**kwargs, verbose=False)
+        train_model(model, f"{name}.pickle", f"{name}.h5", train_json=train_json, valid_json=valid_json,
+                    minibatch_size=20, epochs=epochs, verbose=2, results_dir=results_dir, bucket_by_duration=False)
+
+
+def probe_padding(steps: int, seed: int, mask: bool, train_json: str) -> None:
+    """Train the seed's cnn_rnn_model `steps` batches (seed's optimizer, random batches of 20) and print,
+    before each step, the largest RNN output on real and on padded frames, the loss and the largest
+    moving variance of batch normalisation: where the seed's recipe goes NaN, and why."""
+    import keras
+    import numpy as np
+
+    import sample_models
+    from data_generator import AudioGenerator
+    from train_utils import add_ctc_loss, default_optimizer
+
+    keras.utils.set_random_seed(seed)
+    sample_models.MASK_PADDING = mask
+    builder, kwargs = SEED_MODELS["model_2"]
+    model = sample_models.BUILDERS[builder](**kwargs, verbose=False)
+    rnn_out = keras.Model(model.input, model.get_layer("rnn").output)
+    loss_model = add_ctc_loss(model)
+    loss_model.compile(loss={"ctc": lambda y_true, y_pred: y_pred}, optimizer=default_optimizer())
+    gen = AudioGenerator(minibatch_size=20, seed=123 + seed, cache_dir=os.environ.get("VUI_FEATURE_CACHE"))
+    gen.load_train_data(train_json)
+    print("| step | loss | largest RNN output, real frames | padded frames | padded share | BN moving variance (max) |")
+    print("|---|---|---|---|---|---|")
+    for step, indices in enumerate(gen.epoch_batches("train", 1)[:steps]):
+        inputs, outputs = gen.batch_from_indices("train", indices)
+        out = np.abs(keras.ops.convert_to_numpy(rnn_out(inputs["the_input"], training=False)))
+        real = np.arange(out.shape[1])[None, :] < np.array(
+            [int(model.output_length(int(n))) for n in inputs["input_length"][:, 0]])[:, None]
+        loss = float(loss_model.train_on_batch(inputs, outputs, return_dict=True)["loss"])
+        variance = max(float(np.max(keras.ops.convert_to_numpy(layer.moving_variance)))
+                       for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
+        padded = out[~real].max() if (~real).any() else 0.0
+        print(f"| {step} | {loss:.1f} | {out[real].max():.3g} | {padded:.3g} | {(~real).mean():.2f} | {variance:.3g} |",
+              flush=True)
+        if not math.isfinite(loss):
+            break
+
+
+def table(names: list[str], epochs: int, results_dir: str) -> str:
+    """Markdown table: per model, train/val loss of each epoch, NaN-free or not, the seed's final val loss."""
+    head = "| model | " + " | ".join(f"epoch {e} train / val" for e in range(1, epochs + 1)) + " | s/epoch | no NaN | seed val after 20 |"
+    rows = [head, "|" + "---|" * (epochs + 4)]
+    for name in names:
+        try:
+            with open(os.path.join(results_dir, f"{name}.pickle"), "rb") as f:
+                hist = pickle.load(f)
+        except OSError:
+            continue
+        cells = [f"{t:.1f} / {v:.1f}" for t, v in zip(hist["loss"], hist["val_loss"])]
+        cells += ["—"] * (epochs - len(cells))
+        finite = all(math.isfinite(x) for x in hist["loss"] + hist["val_loss"]) and len(hist["loss"]) >= epochs
+        seconds = hist.get("epoch_seconds") or [float("nan")]
+        rows.append(f"| {name} ({SEED_MODELS[name][0]}) | " + " | ".join(cells)
+                    + f" | {sum(seconds) / len(seconds):.0f} | {'yes' if finite else 'NO'} | {SEED_FINAL_VAL_LOSS[name]} |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--models", nargs="+", default=list(SEED_MODELS), choices=list(SEED_MODELS))
+    parser.add_argument("--results-dir", default=os.path.join(os.path.expanduser("~"), "vui-runs", "seed-recipe"))
+    parser.add_argument("--train-json", default="train_corpus.json")
+    parser.add_argument("--valid-json", default="valid_corpus.json")
+    parser.add_argument("--table-only", action="store_true", help="print the table of what is saved; train nothing")
+    parser.add_argument("--probe", type=int, metavar="STEPS",
+                        help="instead: probe cnn_rnn_model's RNN outputs on real and padded frames for STEPS batches")
+    parser.add_argument("--seed", type=int, default=0, help="Keras seed of the probe")
+    parser.add_argument("--no-mask", action="store_true",
+                        help="build the models as the original did, recurrent layers running over the padding")
+    args = parser.parse_args(argv)
+    for path in (args.train_json, args.valid_json):
+        if not os.path.exists(path):
+            print(f"{path} not found; make the test-clean speaker split first: {SPLIT_HELP}", file=sys.stderr)
+            return 2
+    if args.probe:
+        probe_padding(args.probe, args.seed, not args.no_mask, args.train_json)
+        return 0
+    if args.no_mask:
+        import sample_models
+
+        sample_models.MASK_PADDING = False
+    if not args.table_only:
+        train_all(args.models, args.epochs, args.results_dir, args.train_json, args.valid_json)
+    print(table(args.models, args.epochs, args.results_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
