@@ -13,6 +13,12 @@ the GRUs here use ``reset_after=False`` (also the fastest variant on CPU). The s
 parameters, and avoids a Keras 3 TensorFlow-backend bug that gives wrong time dimensions when batch
 lengths vary. Only ``keras.layers``/``keras.ops`` are used, so every backend (TensorFlow, JAX, torch)
 runs the same code.
+
+Where Keras 3 computes differently from the Keras 2 the seed ran on, the builders compute what the
+seed did: GRU gates use Keras 2's hard sigmoid, batch normalisation a two-pass variance. One defect of
+the original is fixed: the padded frames of a batch are masked (``PaddingMask``), so recurrent layers
+no longer run over them and batch statistics leave them out; it was what made the seed's recipe go
+NaN here. FIDELITY.md has the measurements.
 """
 
 from __future__ import annotations
@@ -89,6 +95,11 @@ def _gru(units: int, activation: str = "tanh", name: str | None = None,
                    reset_after=False, name=name, **kwargs)
 
 
+def _identity(x):
+    return x
+
+
+@keras.saving.register_keras_serializable(package="vui")
 class PaddingMask(layers.Layer):
     """Marks the frames of a (batch, frames, dims) sequence that come from zero padding, so that the
     recurrent layers after it hold their state there and batch normalisation leaves them out of its
@@ -102,7 +113,7 @@ class PaddingMask(layers.Layer):
     except that batch normalisation now normalises them with their own statistics.
     """
 
-    def __init__(self, output_length: Callable = lambda frames: frames, **kwargs):
+    def __init__(self, output_length: Callable = _identity, **kwargs):
         super().__init__(**kwargs)
         self.output_length = output_length
         self.supports_masking = True
@@ -153,10 +164,6 @@ def _finish(input_data, x, output_dim: int, output_length: Callable, name: str) 
     model = keras.Model(inputs=input_data, outputs=y_pred, name=name)
     model.output_length = output_length
     return model
-
-
-def _identity(x):
-    return x
 
 
 MASK_PADDING: bool = True  # False builds the seed's models as the original did: recurrent layers run over padding
