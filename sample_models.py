@@ -358,11 +358,10 @@ class FastGRU(layers.GRU):
             return super().inner_loop(sequences, initial_state, mask, training=training)
         import torch
 
-        if gate_name == "sigmoid":
-            gate = torch.sigmoid
-        else:
-            def gate(t):
-                return torch.clamp(0.2 * t + 0.5, 0.0, 1.0)
+        # Keras 2's hard sigmoid clip(0.2 t + 0.5, 0, 1): the 0.2 and 0.5 are folded into the gates'
+        # input projections and recurrent kernel once per sequence, leaving one clamp per step
+        hard = gate_name == "keras2_hard_sigmoid"
+        gate = (lambda t: t.clamp(0.0, 1.0)) if hard else torch.sigmoid
 
         state = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
         kernel, recurrent, bias = cell.kernel.value, cell.recurrent_kernel.value, cell.bias.value
@@ -382,6 +381,8 @@ class FastGRU(layers.GRU):
                                    for m, k in zip(in_masks, kernel.split(units, dim=1))], dim=-1) + bias
         else:  # (batch, T, 3 units): z, r, h
             projected = torch.matmul(x if in_masks is None else x * tensor(in_masks)[:, None, :], kernel) + bias
+        if hard:
+            projected = torch.cat([projected[..., : 2 * units] * 0.2 + 0.5, projected[..., 2 * units:]], dim=-1)
         # per gate, then per step: unbind's gradient is one stack, where x[:, t] would build a
         # full-size zero gradient for every step
         gates = projected.split([2 * units, units] if rec_masks is None else [units] * 3, dim=-1)
@@ -393,6 +394,8 @@ class FastGRU(layers.GRU):
             steps, keep = steps[::-1], keep[::-1]
         act = torch.relu if activation == "relu" else torch.tanh
         u_zr, u_h = recurrent[:, : 2 * units], recurrent[:, 2 * units:]
+        if hard:
+            u_zr = u_zr * 0.2
         u_z, u_r = u_zr.split(units, dim=-1)
         outputs = []
         for step, valid in zip(steps, keep):
