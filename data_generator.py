@@ -60,6 +60,11 @@ def _partition(name: str) -> str:
     return name
 
 
+def _in_order(order, *columns: list) -> tuple[list, ...]:
+    """Each column (paths, durations, texts) reordered (or subset) by the indices in `order`."""
+    return tuple([column[i] for i in order] for column in columns)
+
+
 class CorpusError(ValueError):
     """A corpus file that cannot be used; the message names the file and line."""
 
@@ -239,21 +244,23 @@ class AudioGenerator:
 
     def shuffle_data_by_partition(self, partition: str) -> None:
         """Shuffle the utterances of `partition` in place (seeded) and restart its epoch."""
-        part = self.partitions[_partition(partition)]
-        order = list(range(len(part.audio_paths)))
+        partition = _partition(partition)
+        order = list(range(len(self.partitions[partition].audio_paths)))
         self.rng.shuffle(order)
-        self._reorder(_partition(partition), order)
+        self._reorder(partition, order)
 
     def sort_data_by_duration(self, partition: str) -> None:
         """Sort the utterances of `partition` shortest first and restart its epoch."""
-        part = self.partitions[_partition(partition)]
-        self._reorder(_partition(partition), sorted(range(len(part.durations)), key=part.durations.__getitem__))
+        partition = _partition(partition)
+        durations = self.partitions[partition].durations
+        self._reorder(partition, sorted(range(len(durations)), key=durations.__getitem__))
 
-    def _reorder(self, partition: str, order: list[int]) -> None:
+    def _reorder(self, partition: str, order: list[int], epoch: int | None = None) -> None:
+        """Keep the utterances of `partition` at `order`, in that order, and restart epoch `epoch`
+        (default: the current one)."""
         part = self.partitions[partition]
-        self.partitions[partition] = Partition([part.audio_paths[i] for i in order], [part.durations[i] for i in order],
-                                               [part.texts[i] for i in order])
-        self._start_epoch(partition, part.epoch)
+        self.partitions[partition] = Partition(*_in_order(order, part.audio_paths, part.durations, part.texts))
+        self._start_epoch(partition, part.epoch if epoch is None else epoch)
 
     # --- loading -------------------------------------------------------------------------------
     def load_metadata_from_desc_file(self, desc_file: str, partition: str) -> None:
@@ -373,10 +380,7 @@ class AudioGenerator:
         keep = [i for i in range(len(part.audio_paths)) if i not in gone]
         if not keep:
             raise CorpusError(f"no {partition} utterances left after leaving out {len(gone)}")
-        self.partitions[partition] = Partition(
-            [part.audio_paths[i] for i in keep], [part.durations[i] for i in keep], [part.texts[i] for i in keep]
-        )
-        self._start_epoch(partition, 0)
+        self._reorder(partition, keep, epoch=0)
 
     def batch_from_indices(self, partition: str, indices: list[int]) -> tuple[dict, dict]:
         """The minibatch of the given utterances of `partition` (see the module docstring)."""
@@ -428,14 +432,12 @@ class AudioGenerator:
 
 def shuffle_data(audio_paths: list, durations: list, texts: list) -> tuple[list, list, list]:
     """The three lists in one random order (numpy's global generator, as the original)."""
-    order = np.random.permutation(len(audio_paths))
-    return [audio_paths[i] for i in order], [durations[i] for i in order], [texts[i] for i in order]
+    return _in_order(np.random.permutation(len(audio_paths)), audio_paths, durations, texts)
 
 
 def sort_data(audio_paths: list, durations: list, texts: list) -> tuple[list, list, list]:
     """The three lists ordered by duration, shortest first."""
-    order = np.argsort(durations, kind="stable")
-    return [audio_paths[i] for i in order], [durations[i] for i in order], [texts[i] for i in order]
+    return _in_order(np.argsort(durations, kind="stable"), audio_paths, durations, texts)
 
 
 # --- plotting helpers for the notebook ------------------------------------------------------------

@@ -18,20 +18,8 @@ import matplotlib.pyplot as plt
 from matplotlib.patches import FancyBboxPatch
 
 import sample_models as sm
+from sample_models import NOTEBOOK_MODELS
 from utils import MFCC_DIM, SPECTROGRAM_DIM, STEP_MS, WINDOW_MS
-
-# The models the notebook builds, with the notebook's calls.
-NOTEBOOK_MODELS: dict[str, tuple[str, dict]] = {
-    "model_0": ("simple_rnn_model", dict(input_dim=SPECTROGRAM_DIM)),
-    "model_1": ("rnn_model", dict(input_dim=SPECTROGRAM_DIM, units=200, activation="relu")),
-    "model_2": ("cnn_rnn_model", dict(input_dim=SPECTROGRAM_DIM, filters=200, kernel_size=11, conv_stride=2, conv_border_mode="valid", units=200)),
-    "model_3": ("deep_rnn_model", dict(input_dim=SPECTROGRAM_DIM, units=200, recur_layers=2)),
-    "model_4": ("bidirectional_rnn_model", dict(input_dim=SPECTROGRAM_DIM, units=200)),
-    "model_5": ("dilated_cnn_rnn_model", dict(input_dim=SPECTROGRAM_DIM, filters=200, kernel_size=3, dilation_rates=(1, 2, 4), units=200)),
-    "model_6": ("cnn_pool_rnn_model", dict(input_dim=SPECTROGRAM_DIM, filters=200, kernel_size=11, pool_size=2, units=200)),
-    "model_7": ("deep_bidirectional_rnn_model", dict(input_dim=SPECTROGRAM_DIM, units=200, recur_layers=2)),
-    "model_end": ("final_model", dict(input_dim=SPECTROGRAM_DIM, filters=200, kernel_size=11, conv_stride=2, conv_border_mode="valid", units=200, recur_layers=2)),
-}
 
 COLOURS = {"InputLayer": "#dddddd", "GRU": "#f4a582", "SimpleRNN": "#f4a582", "Bidirectional": "#d6604d",
            "Conv1D": "#92c5de", "MaxPooling1D": "#4393c3", "BatchNormalization": "#fddbc7",

@@ -33,7 +33,7 @@ import keras
 from keras import layers
 
 from char_map import NUM_CLASSES
-from utils import conv_output_length
+from utils import SPECTROGRAM_DIM, conv_output_length
 
 cnn_output_length = conv_output_length  # the original's name for it in this module
 
@@ -539,3 +539,20 @@ def conv_bigru_model(
         functools.partial(conv_output_length, filter_size=kernel_size, border_mode="same", stride=conv_stride),
         "conv_bigru_model",
     )
+
+
+# The models the notebook builds, with the notebook's calls (spectrogram input): name -> (builder, kwargs).
+NOTEBOOK_MODELS: dict[str, tuple[str, dict]] = {
+    "model_0": ("simple_rnn_model", dict(input_dim=SPECTROGRAM_DIM)),
+    "model_1": ("rnn_model", dict(input_dim=SPECTROGRAM_DIM, units=200, activation="relu")),
+    "model_2": ("cnn_rnn_model", dict(input_dim=SPECTROGRAM_DIM, filters=200, kernel_size=11, conv_stride=2,
+                                      conv_border_mode="valid", units=200)),
+    "model_3": ("deep_rnn_model", dict(input_dim=SPECTROGRAM_DIM, units=200, recur_layers=2)),
+    "model_4": ("bidirectional_rnn_model", dict(input_dim=SPECTROGRAM_DIM, units=200)),
+    "model_5": ("dilated_cnn_rnn_model", dict(input_dim=SPECTROGRAM_DIM, filters=200, kernel_size=3,
+                                              dilation_rates=(1, 2, 4), units=200)),
+    "model_6": ("cnn_pool_rnn_model", dict(input_dim=SPECTROGRAM_DIM, filters=200, kernel_size=11, pool_size=2, units=200)),
+    "model_7": ("deep_bidirectional_rnn_model", dict(input_dim=SPECTROGRAM_DIM, units=200, recur_layers=2)),
+    "model_end": ("final_model", dict(input_dim=SPECTROGRAM_DIM, filters=200, kernel_size=11, conv_stride=2,
+                                      conv_border_mode="valid", units=200, recur_layers=2)),
+}

@@ -18,20 +18,10 @@ import os
 import pickle
 import sys
 
-ROOT = os.path.dirname(os.path.abspath(__file__))
 SPLIT_HELP = ("python create_desc_json.py ../shared/corpora/LibriSpeech/test-clean train_corpus.json "
               "--valid-speakers 8 --valid-output valid_corpus.json")
-# The seed notebook's calls (spectrogram input, 161 dims) and its final validation losses after 20 epochs.
-SEED_MODELS: dict[str, tuple[str, dict]] = {
-    "model_0": ("simple_rnn_model", dict(input_dim=161)),
-    "model_1": ("rnn_model", dict(input_dim=161, units=200, activation="relu")),
-    "model_2": ("cnn_rnn_model", dict(input_dim=161, filters=200, kernel_size=11, conv_stride=2,
-                                      conv_border_mode="valid", units=200)),
-    "model_3": ("deep_rnn_model", dict(input_dim=161, units=200, recur_layers=2)),
-    "model_4": ("bidirectional_rnn_model", dict(input_dim=161, units=200)),
-    "model_end": ("final_model", dict(input_dim=161, filters=200, kernel_size=11, conv_stride=2,
-                                      conv_border_mode="valid", units=200, recur_layers=2)),
-}
+SEED_MODEL_NAMES: tuple[str, ...] = ("model_0", "model_1", "model_2", "model_3", "model_4", "model_end")
+# The seed's validation losses after its 20 epochs (dev-clean -> test-clean).
 SEED_FINAL_VAL_LOSS: dict[str, float] = {"model_0": 758.4, "model_1": 141.7, "model_2": 149.3, "model_3": 131.2,
                                          "model_4": 144.7, "model_end": 121.0}
 
@@ -42,7 +32,7 @@ def train_all(names: list[str], epochs: int, results_dir: str, train_json: str, 
     from train_utils import train_model
 
     for name in names:
-        builder, kwargs = SEED_MODELS[name]
+        builder, kwargs = sample_models.NOTEBOOK_MODELS[name]
         print(f"== {name}: {builder}", flush=True)
         model = sample_models.BUILDERS[builder](**kwargs, verbose=False)
         train_model(model, f"{name}.pickle", f"{name}.h5", train_json=train_json, valid_json=valid_json,
@@ -62,7 +52,7 @@ def probe_padding(steps: int, seed: int, mask: bool, train_json: str) -> None:
 
     keras.utils.set_random_seed(seed)
     sample_models.MASK_PADDING = mask
-    builder, kwargs = SEED_MODELS["model_2"]
+    builder, kwargs = sample_models.NOTEBOOK_MODELS["model_2"]
     model = sample_models.BUILDERS[builder](**kwargs, verbose=False)
     rnn_out = keras.Model(model.input, model.get_layer("rnn").output)
     loss_model = add_ctc_loss(model)
@@ -89,6 +79,8 @@ def probe_padding(steps: int, seed: int, mask: bool, train_json: str) -> None:
 def table(names: list[str], epochs: int, results_dir: str) -> str:
     """Markdown table: per model, train/val loss of each epoch, the median epoch time, whether all
     epochs finished with finite losses, and the seed's validation loss after its 20 epochs."""
+    from sample_models import NOTEBOOK_MODELS
+
     head = "| model | " + " | ".join(f"epoch {e} train / val" for e in range(1, epochs + 1)) + " | median s/epoch | all epochs, no NaN | seed's val after 20 |"
     rows = [head, "|" + "---|" * (epochs + 4)]
     for name in names:
@@ -101,7 +93,7 @@ def table(names: list[str], epochs: int, results_dir: str) -> str:
         cells += ["—"] * (epochs - len(cells))
         finite = all(math.isfinite(x) for x in hist["loss"] + hist["val_loss"]) and len(hist["loss"]) >= epochs
         seconds = sorted(hist.get("epoch_seconds") or [float("nan")])
-        rows.append(f"| {name} ({SEED_MODELS[name][0]}) | " + " | ".join(cells)
+        rows.append(f"| {name} ({NOTEBOOK_MODELS[name][0]}) | " + " | ".join(cells)
                     + f" | {seconds[len(seconds) // 2]:.0f} | {'yes' if finite else 'NO'} | {SEED_FINAL_VAL_LOSS[name]} |")
     return "\n".join(rows)
 
@@ -109,7 +101,7 @@ def table(names: list[str], epochs: int, results_dir: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--models", nargs="+", default=list(SEED_MODELS), choices=list(SEED_MODELS))
+    parser.add_argument("--models", nargs="+", default=list(SEED_MODEL_NAMES), choices=list(SEED_MODEL_NAMES))
     parser.add_argument("--results-dir", default=os.path.join(os.path.expanduser("~"), "vui-runs", "seed-recipe"))
     parser.add_argument("--train-json", default="train_corpus.json")
     parser.add_argument("--valid-json", default="valid_corpus.json")

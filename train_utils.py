@@ -318,13 +318,18 @@ def _save_state(paths, model, optimizer, history, description, fingerprint, epoc
     _write_json(paths["spec"], description)
 
 
+def _resume_meta(data) -> dict:
+    """The metadata (fingerprint, epochs_done, history) of an opened resume file."""
+    return json.loads(data["meta"].tobytes().decode())
+
+
 def _load_resume(path: str, fingerprint: str):
     """(epochs_done, history, weights, optimizer arrays) from a resume file of the same run, else None."""
     if not os.path.exists(path):
         return None
     try:
         with np.load(path) as data:
-            meta = json.loads(data["meta"].tobytes().decode())
+            meta = _resume_meta(data)
             if meta.get("fingerprint") != fingerprint:
                 return None
             weights = [data[f"w{i}"] for i in range(sum(k.startswith("w") for k in data.files))]
@@ -568,7 +573,7 @@ def _saved_fingerprint(paths: dict) -> str | None:
     """The fingerprint of the run saved at `paths` (its resume file's, else its description's), if any."""
     try:
         with np.load(paths["resume"]) as data:
-            return json.loads(data["meta"].tobytes().decode()).get("fingerprint")
+            return _resume_meta(data).get("fingerprint")
     except Exception:
         pass
     try:
