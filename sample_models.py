@@ -28,7 +28,7 @@ import inspect
 import os
 from typing import Callable
 
-import backend_setup  # noqa: F401  (picks KERAS_BACKEND before Keras loads)
+from vui import backend  # noqa: F401  (picks KERAS_BACKEND before Keras loads)
 import keras
 from keras import layers
 

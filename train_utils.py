@@ -33,7 +33,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-import backend_setup  # noqa: F401  (picks KERAS_BACKEND before Keras loads)
+from vui import backend  # noqa: F401  (picks KERAS_BACKEND before Keras loads)
 import keras
 import numpy as np
 

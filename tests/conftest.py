@@ -13,7 +13,7 @@ import soundfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 os.environ.setdefault("VUI_FEATURE_CACHE", os.path.join(os.environ.get("TMPDIR", "/tmp"), f"vui-test-cache-{os.getpid()}"))
-import backend_setup  # noqa: E402,F401  (the same backend choice as the product)
+from vui import backend  # noqa: E402,F401  (the same backend choice as the product)
 
 from char_map import CHARACTERS  # noqa: E402
 from utils import SAMPLE_RATE  # noqa: E402

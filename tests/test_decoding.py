@@ -13,8 +13,8 @@ import pytest
 import soundfile
 
 from char_map import BLANK_INDEX, CHAR_TO_INDEX as char_map
-from decoding import greedy_decode, prefix_beam_search
-from evaluate import error_rates
+from vui.decoding import greedy_decode, prefix_beam_search
+from vui.evaluate import error_rates
 from tests.conftest import ROOT, tone_for_text
 
 RNG = np.random.default_rng(0)
@@ -100,7 +100,7 @@ ngram 2=1
 
 @pytest.mark.parametrize("backend", ["python", "kenlm"])
 def test_language_model_changes_the_choice_as_its_probabilities_say(tmp_path, backend):
-    from language_model import LanguageModel
+    from vui.language_model import LanguageModel
 
     if backend == "kenlm":
         pytest.importorskip("kenlm")
@@ -140,7 +140,7 @@ def run(args, **kwargs):
 def test_evaluate_command_prints_rates_and_writes_report(trained):
     tmp, weights, valid_json = trained
     report = str(tmp / "report.tsv")
-    out = run([os.path.join(ROOT, "evaluate.py"), "--weights", weights, "--corpus", valid_json, "--report", report, "--quiet"])
+    out = run(["-m", "vui.evaluate", "--weights", weights, "--corpus", valid_json, "--report", report, "--quiet"])
     assert out.returncode == 0, out.stderr[-2000:]
     assert "8 utterances, greedy: CER" in out.stdout
     with open(report) as f:
@@ -153,7 +153,7 @@ def test_probabilities_by_length_keeps_the_input_order(trained):
     the order given. Padding reaches the backward direction of this bidirectional model, so only
     files that are the longest of their batch (no padding) match a run alone exactly."""
     from data_generator import read_corpus
-    from decoding import Transcriber
+    from vui.decoding import Transcriber
 
     _, weights, valid_json = trained
     transcriber = Transcriber(weights)
@@ -176,15 +176,15 @@ def test_transcribe_generated_clips_end_to_end(trained, tmp_path):
     stereo = str(tmp_path / "two words.flac")
     wave = tone_for_text("hi dog", RNG, sample_rate=44100)
     soundfile.write(stereo, np.stack([wave, wave], axis=1), 44100)
-    single = run([os.path.join(ROOT, "transcribe.py"), "--model", weights, mono])
+    single = run(["-m", "vui.transcribe", "--model", weights, mono])
     assert single.returncode == 0, single.stderr[-2000:]
     assert len(single.stdout.splitlines()) == 1 and "\t" not in single.stdout
-    both = run([os.path.join(ROOT, "transcribe.py"), "--model", weights, "-v", mono, stereo])
+    both = run(["-m", "vui.transcribe", "--model", weights, "-v", mono, stereo])
     assert both.returncode == 0, both.stderr[-2000:]
     lines = both.stdout.splitlines()
     assert [l.split("\t")[0] for l in lines] == [mono, stereo]
     assert "faster than real time" in both.stderr
-    bad = run([os.path.join(ROOT, "transcribe.py"), "--model", weights, str(tmp_path / "missing.wav")])
+    bad = run(["-m", "vui.transcribe", "--model", weights, str(tmp_path / "missing.wav")])
     assert bad.returncode == 1 and bad.stdout == "" and "missing.wav: audio file not found" in bad.stderr
 
 
@@ -195,7 +195,7 @@ def test_load_histories_keeps_only_models_validated_on_the_given_corpus(tmp_path
     import json
     import pickle
 
-    from evaluate import load_histories, summarize_histories
+    from vui.evaluate import load_histories, summarize_histories
 
     here, other = tmp_path / "valid.json", tmp_path / "other.json"
     here.write_text('{"key": "a.wav", "duration": 1.0, "text": "a"}\n')

@@ -1,4 +1,4 @@
-"""download_librispeech.py against a local HTTP server: download, resume, checksum, safe unpack.
+"""vui.download against a local HTTP server: download, resume, checksum, safe unpack.
 
 Everything is served from 127.0.0.1 by a ThreadingHTTPServer in a thread; nothing reaches the
 internet. The server supports ``Range: bytes=N-``, can be told to ignore Range, and can cut the
@@ -24,7 +24,7 @@ import soundfile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import download_librispeech as dl  # noqa: E402
+from vui import download as dl  # noqa: E402
 
 SAMPLE_RATE_HZ = 16000
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")

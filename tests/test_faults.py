@@ -13,7 +13,7 @@ import soundfile
 
 import utils
 from data_generator import AudioGenerator, CorpusError
-from decoding import ModelFileError, load_trained_model, load_weights_checked
+from vui.decoding import ModelFileError, load_trained_model, load_weights_checked
 
 
 def tone(rate, seconds=1.0, freq=440.0, channels=1):

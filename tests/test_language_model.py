@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from language_model import (
+from vui.language_model import (
     BACKENDS,
     BOS,
     EOS,
@@ -219,9 +219,10 @@ def test_cli_writes_arpa_and_sidecar(tmp_path, capsys):
     train = write_corpus(tmp_path / "train.json", random_text(30))
     valid = write_corpus(tmp_path / "valid.json", ["a sentence not in training"])
     out = tmp_path / "results" / "lm.arpa"
-    cmd = [sys.executable, os.path.join(ROOT, "language_model.py"), "--corpus", train, "--exclude", valid,
+    cmd = [sys.executable, "-m", "vui.language_model", "--corpus", train, "--exclude", valid,
            "--order", "3", "--out", str(out)]
-    done = subprocess.run(cmd, capture_output=True, text=True, cwd=str(tmp_path), timeout=60)
+    env = {**os.environ, "PYTHONPATH": ROOT}  # run from another folder, as a user would
+    done = subprocess.run(cmd, capture_output=True, text=True, cwd=str(tmp_path), timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     assert "3-grams" in done.stdout and done.stdout.count("\n") == 1
     sidecar = json.loads(open(sidecar_path(str(out))).read())

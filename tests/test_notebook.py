@@ -27,10 +27,10 @@ def executed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("notebook")
     train_json, valid_json = make_tiny_corpus(str(tmp / "corpus"), n_train=16, n_valid=6)
     stem = str(tmp / "vui")
-    cmd = [sys.executable, os.path.join(ROOT, "run_notebook.py"), "--epochs", "1", "--minibatch-size", "8",
+    cmd = [sys.executable, "-m", "vui.run_notebook", "--epochs", "1", "--minibatch-size", "8",
            "--train-json", train_json, "--valid-json", valid_json, "--results-dir", str(tmp / "results"),
            "--output", stem, "--train", *SECTIONS]
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=1200)
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, cwd=ROOT)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
     return tmp, stem, nbformat.read(stem + ".executed.ipynb", as_version=4)
 

@@ -109,7 +109,7 @@ def test_get_predictions_looks_in_results(tiny_corpus, tmp_path, monkeypatch, ca
     """get_predictions(index, partition, input_to_softmax, model_path='model_0.h5') reads results/model_0.h5."""
     import keras
 
-    from decoding import get_predictions
+    from vui.decoding import get_predictions
     from sample_models import simple_rnn_model
     from train_utils import train_model
 

@@ -136,7 +136,7 @@ def _librispeech_tree(root: str, subset: str, speakers: list[str], seed: int) ->
 
 
 def test_train_recipe_end_to_end_on_generated_audio(tmp_path, monkeypatch, capsys):
-    import train_recipe
+    from vui import train_recipe
 
     _librispeech_tree(str(tmp_path / "ls"), "train-x", ["11", "12", "13", "14"], seed=10)
     _librispeech_tree(str(tmp_path / "ls"), "valid-x", ["21"], seed=20)
@@ -164,8 +164,8 @@ def test_train_recipe_end_to_end_on_generated_audio(tmp_path, monkeypatch, capsy
 
 def test_shipped_files_are_complete_and_consistent():
     """results/ ships the model (weights <= 25 MB), its description and loss history, and the LM."""
-    from decoding import SHIPPED_LM, SHIPPED_MODEL, load_trained_model
-    from language_model import LanguageModel, sidecar_path
+    from vui.decoding import SHIPPED_LM, SHIPPED_MODEL, load_trained_model
+    from vui.language_model import LanguageModel, sidecar_path
     from train_utils import spec_path
 
     assert os.path.getsize(SHIPPED_MODEL) <= 25e6
@@ -188,10 +188,10 @@ def test_shipped_files_are_complete_and_consistent():
 def test_shipped_model_on_held_out_librispeech_speakers(librispeech_test_clean):
     """The shipped model transcribes held-out speakers it never heard: greedy CER on 40 of their
     utterances stays near what the README reports for all 382 (a regression check of the artifact)."""
-    import train_recipe
+    from vui import train_recipe
     from create_desc_json import scan_corpus, split_by_speaker
-    from decoding import SHIPPED_MODEL, Transcriber, greedy_decode
-    from evaluate import error_rates
+    from vui.decoding import SHIPPED_MODEL, Transcriber, greedy_decode
+    from vui.evaluate import error_rates
 
     entries = scan_corpus(librispeech_test_clean, progress=False).entries
     _, held_out = split_by_speaker(entries, librispeech_test_clean, valid_speaker_ids=list(train_recipe.HELD_OUT_SPEAKERS))
@@ -204,7 +204,7 @@ def test_shipped_model_on_held_out_librispeech_speakers(librispeech_test_clean):
 
 
 def test_default_model_and_lm(tmp_path, monkeypatch):
-    import decoding
+    from vui import decoding
 
     monkeypatch.setattr(decoding, "SHIPPED_MODEL", str(tmp_path / "vui_model.h5"))
     monkeypatch.setattr(decoding, "SHIPPED_LM", str(tmp_path / "vui_lm.arpa"))

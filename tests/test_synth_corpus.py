@@ -13,7 +13,7 @@ import soundfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import synth_corpus as sc  # noqa: E402
+from vui import synth_corpus as sc  # noqa: E402
 from char_map import CHAR_TO_INDEX as char_map  # noqa: E402
 from utils import MAX_DURATION_S, SAMPLE_RATE  # noqa: E402
 

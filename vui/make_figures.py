@@ -1,7 +1,7 @@
 """Draw the notebook's figures into images/: the pipeline, and one architecture diagram per model,
 read from the model definitions in sample_models.py (so the pictures cannot drift from the code).
 
-    python make_figures.py [--out images]
+    python -m vui.make_figures [--out images]
 """
 
 from __future__ import annotations

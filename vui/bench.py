@@ -1,8 +1,8 @@
 """Training and transcription speed: a faithful port of the original's settings against our default,
 on the same data, in one run.
 
-    python bench.py                       # LibriSpeech test-clean from ../shared if present, else synthetic
-    python bench.py --limit 400 --models rnn_model cnn_rnn_model final_model --write BENCHMARKS.md
+    python -m vui.bench                       # LibriSpeech test-clean from ../shared if present, else synthetic
+    python -m vui.bench --limit 400 --models rnn_model cnn_rnn_model final_model --write BENCHMARKS.md
 
 Modes, each model trained for one epoch from the same seed in a fresh process:
 
@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the project folder
 SHARED_TEST_CLEAN = os.path.join(ROOT, "..", "shared", "corpora", "LibriSpeech", "test-clean")
 MODEL_CALLS: dict[str, dict] = {
     "rnn_model": dict(input_dim=161, units=200, activation="relu"),
@@ -62,7 +62,7 @@ def prepare_corpus(folder: str, limit: int, valid_limit: int) -> tuple[str, str,
         train, valid = split_by_speaker(scan.entries, SHARED_TEST_CLEAN, valid_speakers=8)
         name = "LibriSpeech test-clean (32 training / 8 held-out speakers)"
     else:
-        from synth_corpus import build_synthetic_corpus
+        from vui.synth_corpus import build_synthetic_corpus
 
         build_synthetic_corpus(os.path.join(folder, "synth"), n_utterances=max(300, limit + valid_limit),
                                train_json=os.path.join(folder, "t.json"), valid_json=os.path.join(folder, "v.json"),
@@ -80,7 +80,7 @@ def prepare_corpus(folder: str, limit: int, valid_limit: int) -> tuple[str, str,
 
 def worker(mode: str, model_name: str, train_json: str, valid_json: str, cache_dir: str, minibatch_size: int) -> dict:
     """One epoch of one model in this process; returns the measurements (None where it diverged)."""
-    import backend_setup  # noqa: F401  (before Keras: the product's backend choice)
+    from vui import backend  # noqa: F401  (before Keras: the product's backend choice)
     import keras
 
     import sample_models
@@ -113,7 +113,7 @@ def fill_cache(train_json: str, valid_json: str, cache_dir: str) -> float:
 
 def _time_transcription(transcriber, files: list[str], batch_size: int, lm=None) -> float:
     """Seconds to transcribe `files` (features included) in batches of similar length, as transcribe.py does."""
-    from decoding import decode
+    from vui.decoding import decode
 
     start = time.perf_counter()
     for probs in transcriber.probabilities_by_length([transcriber.features(f) for f in files], batch_size):
@@ -125,13 +125,13 @@ def transcription_rtf(train_json: str, valid_json: str, cache_dir: str, n_files:
     """Real-time factor of transcription: the seed's final model (trained one epoch here) and the
     shipped model (results/vui_model.h5, when present), greedy one file at a time and in batches
     of 16, and beam + LM one file at a time."""
-    import backend_setup  # noqa: F401
+    from vui import backend  # noqa: F401
     import keras
 
     import sample_models
     from data_generator import read_corpus
-    from decoding import SHIPPED_MODEL, Transcriber
-    from language_model import LanguageModel, build_lm_from_corpora
+    from vui.decoding import SHIPPED_MODEL, Transcriber
+    from vui.language_model import LanguageModel, build_lm_from_corpora
     from train_utils import train_model
     from utils import load_audio
 
@@ -186,7 +186,7 @@ def memory_worker(train_json: str, valid_json: str, cache_dir: str) -> dict:
     on-disk cache as batches are drawn); returns the peak resident memory of this process."""
     import resource
 
-    import backend_setup  # noqa: F401
+    from vui import backend  # noqa: F401
     import keras
 
     import sample_models
@@ -223,7 +223,7 @@ def append_section(path: str, argv: list[str] | None, body: str) -> None:
 
     old = open(path, encoding="utf-8").read() if os.path.exists(path) else ""
     command = " ".join(argv if argv is not None else sys.argv[1:])
-    write_atomic(path, (old + f"\n## `python bench.py {command}`\n\nMachine: {machine_description()}. {body}").encode("utf-8"))
+    write_atomic(path, (old + f"\n## `python -m vui.bench {command}`\n\nMachine: {machine_description()}. {body}").encode("utf-8"))
 
 
 def fmt(value: float | None) -> str:
@@ -237,7 +237,7 @@ def run_worker(args: list[str], backend: str | None) -> dict:
         env["KERAS_BACKEND"] = backend
     else:
         env.pop("KERAS_BACKEND", None)
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), *args], env=env, capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run([sys.executable, "-m", "vui.bench", *args], env=env, capture_output=True, text=True, cwd=ROOT)
     if out.returncode != 0:
         raise RuntimeError(f"worker {args} failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])

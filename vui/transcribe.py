@@ -1,10 +1,10 @@
 """Transcribe audio files with a trained model.
 
-    python transcribe.py recording.wav                 # prints the transcript alone (shipped model + LM)
-    python transcribe.py --no-lm recording.wav         # greedy decoding, no language model
-    python transcribe.py a.flac b.wav                  # prints "<path>\t<transcript>" per file
-    python transcribe.py --lm results/lm.arpa a.wav    # beam search with the word language model
-    python transcribe.py -v a.wav                      # also reports the real-time factor (stderr)
+    python -m vui.transcribe recording.wav                 # prints the transcript alone (shipped model + LM)
+    python -m vui.transcribe --no-lm recording.wav         # greedy decoding, no language model
+    python -m vui.transcribe a.flac b.wav                  # prints "<path>\t<transcript>" per file
+    python -m vui.transcribe --lm results/lm.arpa a.wav    # beam search with the word language model
+    python -m vui.transcribe -v a.wav                      # also reports the real-time factor (stderr)
 
 Any sample rate of 16 kHz or more and any channel count the data layer reads (mixed down to mono).
 The model defaults to the shipped one (results/vui_model.h5, made by train_recipe.py) decoded with
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-v", "--verbose", action="store_true", help="report model, timing and real-time factor on stderr")
     args = parser.parse_args(argv)
 
-    from decoding import ModelFileError, Transcriber, decode, decoding_settings, default_model_and_lm, is_greedy
+    from vui.decoding import ModelFileError, Transcriber, decode, decoding_settings, default_model_and_lm, is_greedy
     from utils import AudioError, audio_duration
 
     try:
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         transcriber = Transcriber(weights)
         lm = None
         if args.lm:
-            from language_model import LanguageModel
+            from vui.language_model import LanguageModel
 
             lm = LanguageModel(args.lm)
     except (ModelFileError, FileNotFoundError, ValueError, OSError) as exc:

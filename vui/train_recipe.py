@@ -2,8 +2,8 @@
 
 One command reproduces ``results/vui_model.*`` and ``results/vui_lm.arpa``::
 
-    python train_recipe.py                      # LibriSpeech test-clean, 32 speakers / 8 held out
-    python train_recipe.py --train dev-clean --valid test-clean   # after download_librispeech.py
+    python -m vui.train_recipe                      # LibriSpeech test-clean, 32 speakers / 8 held out
+    python -m vui.train_recipe --train dev-clean --valid test-clean   # after vui.download
 
 Data: with ``--valid`` unset, ``--train``'s speakers are split: the 8 speakers of HELD_OUT_SPEAKERS
 (test-clean's 1089 1188 121 1221 1284 1320 1580 1995) are the validation set, never trained on and
@@ -23,8 +23,8 @@ import os
 import sys
 import time
 
-import backend_setup  # noqa: F401  (picks KERAS_BACKEND before Keras loads)
-from decoding import SHIPPED_LM, SHIPPED_MODEL
+from vui import backend  # noqa: F401  (picks KERAS_BACKEND before Keras loads)
+from vui.decoding import SHIPPED_LM, SHIPPED_MODEL
 
 HELD_OUT_SPEAKERS: tuple[str, ...] = ("1089", "1188", "121", "1221", "1284", "1320", "1580", "1995")
 LIBRISPEECH_DIR: str = os.environ.get("LIBRISPEECH_DIR", os.path.join("..", "shared", "corpora", "LibriSpeech"))
@@ -51,7 +51,7 @@ def make_corpus_files(librispeech_dir: str, train: str, valid: str | None, out_d
 
     train_dir = os.path.join(librispeech_dir, train)
     if not os.path.isdir(train_dir):
-        raise FileNotFoundError(f"{train_dir}: no such LibriSpeech folder (download_librispeech.py fetches it, "
+        raise FileNotFoundError(f"{train_dir}: no such LibriSpeech folder (vui.download fetches it, "
                                 "or pass --librispeech)")
     entries = scan_corpus(train_dir).entries
     if valid is None:
@@ -104,7 +104,7 @@ def train(train_json: str, valid_json: str, results_dir: str, recipe: dict = REC
 
 def build_lm(train_json: str, valid_json: str, results_dir: str) -> str:
     """Trigram LM from the training transcripts; validation sentences are refused."""
-    from language_model import build_lm_from_corpora
+    from vui.language_model import build_lm_from_corpora
 
     path = os.path.join(results_dir, LM_NAME)
     build_lm_from_corpora([train_json], path, exclude_jsons=[valid_json], drop_excluded=True)
@@ -114,9 +114,9 @@ def build_lm(train_json: str, valid_json: str, results_dir: str) -> str:
 def evaluate_model(weights: str, valid_json: str, lm_path: str | None, beam: int = RECIPE["beam"]) -> dict:
     """Greedy and (with an LM) beam+LM CER/WER on the validation corpus; LM weights tuned there and
     saved with the LM."""
-    from decoding import Transcriber
-    from evaluate import corpus_probabilities, evaluate_decoding, tune_lm_weights
-    from language_model import LanguageModel, save_tuned
+    from vui.decoding import Transcriber
+    from vui.evaluate import corpus_probabilities, evaluate_decoding, tune_lm_weights
+    from vui.language_model import LanguageModel, save_tuned
 
     transcriber = Transcriber(weights)
     paths, texts, probs = corpus_probabilities(transcriber, valid_json)

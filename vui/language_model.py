@@ -27,7 +27,7 @@ corpus an evaluator is about to score.
 
 Command line::
 
-    python language_model.py --corpus train_corpus.json [--corpus ...] [--text lm.txt] \\
+    python -m vui.language_model --corpus train_corpus.json [--corpus ...] [--text lm.txt] \\
         [--exclude valid_corpus.json] [--order 3] --out results/lm.arpa
 """
 

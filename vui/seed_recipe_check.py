@@ -6,8 +6,8 @@ drawn at random (bucket_by_duration=False; the first epoch in corpus order, as t
 features, utterances up to 10 s. Each model trains through ``train_model``, so an interrupted run
 continues where it stopped when the same command is run again.
 
-    python seed_recipe_check.py --epochs 5 --results-dir ~/vui-runs/seed5
-    python seed_recipe_check.py --probe 40 --no-mask     # where the original's padding makes it NaN
+    python -m vui.seed_recipe_check --epochs 5 --results-dir ~/vui-runs/seed5
+    python -m vui.seed_recipe_check --probe 40 --no-mask     # where the original's padding makes it NaN
 """
 
 from __future__ import annotations

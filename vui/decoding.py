@@ -21,8 +21,9 @@ from utils import MFCC_DIM, SPECTROGRAM_DIM, indices_to_text
 
 # The model and LM shipped in results/ (train_recipe.py makes them): the default of transcribe.py,
 # evaluate.py and the notebook's STEP 3.
-SHIPPED_MODEL: str = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "vui_model.h5")
-SHIPPED_LM: str = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "vui_lm.arpa")
+PROJECT_DIR: str = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHIPPED_MODEL: str = os.path.join(PROJECT_DIR, "results", "vui_model.h5")
+SHIPPED_LM: str = os.path.join(PROJECT_DIR, "results", "vui_lm.arpa")
 
 
 class ModelFileError(ValueError):
@@ -244,12 +245,12 @@ def show_transcriptions(weights_path: str, corpus_json: str, indices: Sequence[i
     from data_generator import read_corpus
 
     if not os.path.exists(weights_path):
-        print(f"No model at {weights_path}: `python train_recipe.py` trains the shipped one.")
+        print(f"No model at {weights_path}: `python -m vui.train_recipe` trains the shipped one.")
         return []
     transcriber = Transcriber(weights_path)
     lm = None
     if lm_path is not None:
-        from language_model import LanguageModel
+        from vui.language_model import LanguageModel
 
         lm = LanguageModel(lm_path)
     beam, alpha, beta = decoding_settings(lm, beam)

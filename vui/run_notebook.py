@@ -1,8 +1,8 @@
 """Run vui_notebook.ipynb headless and export it to HTML: the project's main command.
 
-    python run_notebook.py                 # quick run on the offline synthetic corpus (built if missing)
-    python run_notebook.py --full          # the capstone's run: 20 epochs per model, every section
-    python run_notebook.py --epochs 5 --train-json train_corpus.json --valid-json valid_corpus.json
+    python -m vui.run_notebook                 # quick run on the offline synthetic corpus (built if missing)
+    python -m vui.run_notebook --full          # the capstone's run: 20 epochs per model, every section
+    python -m vui.run_notebook --epochs 5 --train-json train_corpus.json --valid-json valid_corpus.json
 
 With no corpus files present, the offline corpus is synthesised first (synth_corpus.py) and the
 corpus files are written for it. The executed notebook goes to ``vui_notebook.executed.ipynb`` and
@@ -18,7 +18,7 @@ import re
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the project folder
 NOTEBOOK = os.path.join(ROOT, "vui_notebook.ipynb")
 ALL_SECTIONS = ["model_0", "model_1", "model_2", "model_3", "model_4", "model_5", "model_6", "model_7", "model_end", "model_vui"]
 # Quick run: chosen so the whole notebook takes under 15 minutes on a 2-core CPU (see README).
@@ -49,7 +49,7 @@ def ensure_corpus(train_json: str, valid_json: str, utterances: int) -> None:
     if any(have):
         missing = valid_json if have[0] else train_json
         raise SystemExit(f"error: {missing} is missing (its partner exists); write both corpus files")
-    from synth_corpus import build_synthetic_corpus
+    from vui.synth_corpus import build_synthetic_corpus
 
     print(f"No corpus files: synthesising the offline corpus ({utterances} utterances) ...", flush=True)
     n_train, n_valid = build_synthetic_corpus(

@@ -2,10 +2,10 @@
 file with greedy, beam or beam + language-model decoding; loss histories from results/*.pickle, the
 seed's two-panel loss plot and a comparison table.
 
-    python evaluate.py --corpus valid_corpus.json      # the shipped model and LM (results/vui_model.h5)
-    python evaluate.py --weights results/model_end.h5 --corpus valid_corpus.json
-    python evaluate.py --weights results/model_end.h5 --corpus valid_corpus.json --lm results/lm.arpa --beam 32
-    python evaluate.py --weights results/model_end.h5 --corpus valid_corpus.json --lm results/lm.arpa --tune
+    python -m vui.evaluate --corpus valid_corpus.json      # the shipped model and LM (results/vui_model.h5)
+    python -m vui.evaluate --weights results/model_end.h5 --corpus valid_corpus.json
+    python -m vui.evaluate --weights results/model_end.h5 --corpus valid_corpus.json --lm results/lm.arpa --beam 32
+    python -m vui.evaluate --weights results/model_end.h5 --corpus valid_corpus.json --lm results/lm.arpa --tune
 
 The model is rebuilt from the description saved beside its weights (results/model_end.json), so no
 model call needs retyping. Inference is batched (utterances sorted by length, so little padding);
@@ -42,7 +42,7 @@ def _same_corpus(a: str, b: str) -> bool:
 def validated_on(results_dir: str, name: str) -> str | None:
     """The validation corpus file that results/<name>'s losses were measured on, from the description
     train_model saved beside them (None when there is none)."""
-    from decoding import ModelFileError, read_description
+    from vui.decoding import ModelFileError, read_description
 
     try:
         description = read_description(os.path.join(results_dir, name + ".h5"))
@@ -173,7 +173,7 @@ def decode_all(probs, beam: int = 0, lm=None, alpha: float = 0.5, beta: float = 
     """Decode every utterance: greedy when beam is 0, else prefix beam search (with `lm` if given)."""
     from tqdm.auto import tqdm
 
-    from decoding import decode, is_greedy
+    from vui.decoding import decode, is_greedy
 
     return [decode(p, beam, lm, alpha, beta)
             for p in tqdm(probs, desc="Decoding", unit="utt", disable=is_greedy(beam, lm) or not progress)]
@@ -221,8 +221,8 @@ def comparison_table(results_dir: str = "results", corpus_json: str = "valid_cor
     named in `models` (by file stem, e.g. 'model_end') whatever they were validated on."""
     import pandas as pd
 
-    from decoding import ModelFileError, Transcriber, read_description, spec_path_for_weights
-    from language_model import LanguageModel
+    from vui.decoding import ModelFileError, Transcriber, read_description, spec_path_for_weights
+    from vui.language_model import LanguageModel
 
     lm = LanguageModel(lm_path) if lm_path else None
     rows = []
@@ -269,14 +269,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", help="per-utterance TSV report to write")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    from decoding import ModelFileError, Transcriber, decoding_settings, default_model_and_lm, is_greedy
+    from vui.decoding import ModelFileError, Transcriber, decoding_settings, default_model_and_lm, is_greedy
 
     args.weights, args.lm = default_model_and_lm(args.weights, args.lm, args.no_lm)
     try:
         transcriber = Transcriber(args.weights)
         lm = None
         if args.lm:
-            from language_model import LanguageModel, check_lm_excludes
+            from vui.language_model import LanguageModel, check_lm_excludes
 
             check_lm_excludes(args.lm, args.corpus)
             lm = LanguageModel(args.lm)

@@ -1,10 +1,10 @@
 """Download LibriSpeech from OpenSLR (resource 12), unpack it and write the corpus JSON files.
 
-    python download_librispeech.py                      # dev-clean -> train, test-clean -> valid
-    python download_librispeech.py --dest data --train dev-clean --valid test-clean
-    python download_librispeech.py --train train-clean-100 dev-clean --valid test-clean
-    python download_librispeech.py --subsets dev-other test-other --train --valid   # fetch only
-    python download_librispeech.py --mirror us          # or --base-url https://us.openslr.org/resources/12/
+    python -m vui.download                      # dev-clean -> train, test-clean -> valid
+    python -m vui.download --dest data --train dev-clean --valid test-clean
+    python -m vui.download --train train-clean-100 dev-clean --valid test-clean
+    python -m vui.download --subsets dev-other test-other --train --valid   # fetch only
+    python -m vui.download --mirror us          # or --base-url https://us.openslr.org/resources/12/
 
 Each subset is ``<base-url>/<name>.tar.gz``. It is downloaded to ``<dest>/<name>.tar.gz.part``
 (an interrupted download resumes from where it stopped with an HTTP Range request; a server that

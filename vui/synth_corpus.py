@@ -1,6 +1,6 @@
 """Synthesise a small, offline, multi-speaker English speech corpus with eSpeak NG.
 
-    python synth_corpus.py --out data/synth --speakers 12 --utterances 300 --seed 0 \
+    python -m vui.synth_corpus --out data/synth --speakers 12 --utterances 300 --seed 0 \
         --valid-speakers 3 --train-json train_corpus.json --valid-json valid_corpus.json
 
 When LibriSpeech cannot be downloaded (no internet, CI, a quick smoke run of the notebook), this gives
