@@ -28,6 +28,8 @@ import os
 import sys
 from dataclasses import dataclass, field
 
+from tqdm.auto import tqdm
+
 from utils import audio_duration, normalize_transcript, write_atomic
 
 AUDIO_EXTENSIONS: tuple[str, ...] = (".wav", ".flac")  # first found wins
@@ -49,8 +51,6 @@ def speaker_of(key: str, data_dir: str) -> str:
 
 def scan_corpus(data_dir: str, progress: bool = True) -> CorpusScan:
     """Read every ``*.trans.txt`` below `data_dir` and describe the utterances it names."""
-    from tqdm.auto import tqdm
-
     scan = CorpusScan()
     trans_files = sorted(glob.glob(os.path.join(glob.escape(data_dir), "**", "*.trans.txt"), recursive=True))
     if not trans_files:

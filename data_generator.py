@@ -17,8 +17,6 @@ minibatch may be smaller); ``sort_by_duration`` holds for every epoch, not only 
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
 import random
@@ -34,20 +32,16 @@ from utils import (
     MAX_FREQ,
     MFCC_DIM,
     STEP_MS,
+    WINDOW_MS,
     AudioError,
     audio_duration,
-    WINDOW_MS,
     calc_feat_dim,
-    load_audio,
-    mfcc_from_samples,
     normalize_transcript,
-    spectrogram_from_samples,
     text_to_int_sequence,
-    write_atomic,
 )
+from vui.features import NORMALIZE_EPS, Features
 
 RNG_SEED: int = 123
-FEATURE_VERSION: int = 1  # bump when feature code changes, so cached features are recomputed
 PARTITIONS: tuple[str, ...] = ("train", "valid", "test")
 PARTITION_ALIASES: dict[str, str] = {"validation": "valid"}  # the original loaded its validation data as 'validation'
 
@@ -182,35 +176,17 @@ class AudioGenerator:
     keeps computed features on disk (see feature_cache_path), shared by every model and epoch.
     """
 
-    def __init__(
-        self,
-        step: int = STEP_MS,
-        window: int = WINDOW_MS,
-        max_freq: int = MAX_FREQ,
-        mfcc_dim: int = MFCC_DIM,
-        minibatch_size: int = 20,
-        desc_file: str | None = None,
-        spectrogram: bool = True,
-        max_duration: float = MAX_DURATION_S,
-        sort_by_duration: bool = False,
-        seed: int = RNG_SEED,
-        bucket_by_duration: bool = False,
-        cache_dir: str | None = None,
-    ) -> None:
+    def __init__(self, step: int = STEP_MS, window: int = WINDOW_MS, max_freq: int = MAX_FREQ, mfcc_dim: int = MFCC_DIM,
+                 minibatch_size: int = 20, desc_file: str | None = None, spectrogram: bool = True,
+                 max_duration: float = MAX_DURATION_S, sort_by_duration: bool = False, seed: int = RNG_SEED,
+                 bucket_by_duration: bool = False, cache_dir: str | None = None) -> None:
         if minibatch_size < 1:
             raise ValueError("minibatch_size must be at least 1")
-        self.step, self.window, self.max_freq = step, window, max_freq
-        self.mfcc_dim = mfcc_dim
-        self.feat_dim = calc_feat_dim(window, max_freq)
-        self.spectrogram = spectrogram
-        self.input_dim = self.feat_dim if spectrogram else mfcc_dim
-        self.feats_mean = np.zeros((self.input_dim,), dtype=np.float32)
-        self.feats_std = np.ones((self.input_dim,), dtype=np.float32)
+        self.features = Features(spectrogram, mfcc_dim, step, window, max_freq, cache_dir=cache_dir)
         self.minibatch_size = minibatch_size
         self.max_duration = max_duration
         self.sort_by_duration = sort_by_duration
         self.bucket_by_duration = bucket_by_duration
-        self.cache_dir = cache_dir
         self.seed = seed
         self.rng = random.Random(seed)
         self.partitions: dict[str, Partition] = {p: Partition() for p in PARTITIONS}
@@ -285,51 +261,35 @@ class AudioGenerator:
     def load_test_data(self, desc_file: str = "test_corpus.json") -> None:
         self.load_metadata_from_desc_file(desc_file, "test")
 
-    # --- features -------------------------------------------------------------------------------
+    # --- features (owned by vui.features.Features; the seed's names delegate to it) ---------------
+    step = property(lambda self: self.features.step)
+    window = property(lambda self: self.features.window)
+    max_freq = property(lambda self: self.features.max_freq)
+    mfcc_dim = property(lambda self: self.features.mfcc_dim)
+    spectrogram = property(lambda self: self.features.spectrogram)
+    feat_dim = property(lambda self: calc_feat_dim(self.window, self.max_freq))  # spectrogram bins
+    input_dim = property(lambda self: self.features.dim)  # values per frame the model reads
+    feats_mean = property(lambda self: self.features.mean, lambda self, v: setattr(self.features, "mean", np.asarray(v, np.float32)))
+    feats_std = property(lambda self: self.features.std, lambda self, v: setattr(self.features, "std", np.asarray(v, np.float32)))
+
     def featurize(self, audio_clip: str) -> np.ndarray:
         """Un-normalised features of one audio file, shape (frames, input_dim), from the cache if set."""
-        cache = self.feature_cache_path(audio_clip) if self.cache_dir else None
-        if cache is not None and os.path.exists(cache):
-            try:
-                return np.load(cache)
-            except (OSError, ValueError):  # damaged entry: compute again and replace it
-                pass
-        samples, sample_rate = load_audio(audio_clip)
-        if self.spectrogram:
-            feats = spectrogram_from_samples(samples, sample_rate, self.step, self.window, self.max_freq, filename=audio_clip)
-        else:
-            feats = mfcc_from_samples(samples, sample_rate, self.mfcc_dim, self.step, self.window, self.max_freq, filename=audio_clip)
-        if cache is not None:
-            buffer = io.BytesIO()
-            np.save(buffer, feats)
-            os.makedirs(os.path.dirname(cache), exist_ok=True)
-            write_atomic(cache, buffer.getvalue())
-        return feats
+        return self.features.raw(audio_clip)
 
     def feature_cache_path(self, audio_clip: str) -> str:
-        """Where the features of `audio_clip` are cached: keyed by the file's absolute path, size,
-        modification time and every feature setting, so a change to any of them misses the cache.
-        Entries are written atomically, so several processes may fill the cache at once, and the
-        folder can be deleted at any time."""
-        st = os.stat(audio_clip)
-        key = json.dumps([os.path.abspath(audio_clip), st.st_size, st.st_mtime_ns, self.spectrogram,
-                          self.mfcc_dim, self.step, self.window, self.max_freq, FEATURE_VERSION])
-        digest = hashlib.sha1(key.encode()).hexdigest()
-        return os.path.join(self.cache_dir, digest[:2], digest + ".npy")
+        """Where the features of `audio_clip` are cached (see Features.cache_path)."""
+        return self.features.cache_path(audio_clip)
 
     def fit_train(self, k_samples: int = 100) -> None:
         """Feature mean and std over `k_samples` training clips drawn with a seeded generator."""
         paths = self.partitions["train"].audio_paths
         if not paths:
             raise CorpusError("fit_train needs training data: call load_train_data first")
-        sample = random.Random(self.seed).sample(paths, min(k_samples, len(paths)))
-        feats = np.vstack([self.featurize(p) for p in sample])
-        self.feats_mean = feats.mean(axis=0).astype(np.float32)
-        self.feats_std = feats.std(axis=0).astype(np.float32)
+        self.features.fit(random.Random(self.seed).sample(paths, min(k_samples, len(paths))))
 
-    def normalize(self, feature: np.ndarray, eps: float = 1e-14) -> np.ndarray:
+    def normalize(self, feature: np.ndarray, eps: float = NORMALIZE_EPS) -> np.ndarray:
         """Centre and scale features with the training statistics."""
-        return ((feature - self.feats_mean) / (self.feats_std + eps)).astype(np.float32)
+        return self.features.normalize(feature, eps)
 
     # --- batches --------------------------------------------------------------------------------
     def steps_per_epoch(self, partition: str) -> int:
@@ -440,64 +400,16 @@ def sort_data(audio_paths: list, durations: list, texts: list) -> tuple[list, li
     return _in_order(np.argsort(durations, kind="stable"), audio_paths, durations, texts)
 
 
-# --- plotting helpers for the notebook ------------------------------------------------------------
-def vis_train_features(index: int = 0, desc_file: str = "train_corpus.json"):
-    """Features of one training example for the notebook's plots.
-
-    Returns (vis_text, vis_raw_audio, vis_mfcc_feature, vis_spectrogram_feature, vis_audio_path):
-    the transcript, the raw samples (float32, mono, at the file's rate), normalised MFCCs
-    (frames, 13), normalised spectrogram (frames, 161) and the file's path.
-    """
-    audio_gen = AudioGenerator(spectrogram=True)
-    audio_gen.load_train_data(desc_file)
-    vis_audio_path = audio_gen.train_audio_paths[index]
-    vis_spectrogram_feature = audio_gen.normalize(audio_gen.featurize(vis_audio_path))
-    mfcc_gen = AudioGenerator(spectrogram=False)
-    mfcc_gen.load_train_data(desc_file)
-    vis_mfcc_feature = mfcc_gen.normalize(mfcc_gen.featurize(vis_audio_path))
-    vis_text = audio_gen.train_texts[index]
-    vis_raw_audio, _ = load_audio(vis_audio_path)
-    print(f"There are {len(audio_gen.train_audio_paths)} total training examples.")
-    return vis_text, vis_raw_audio, vis_mfcc_feature, vis_spectrogram_feature, vis_audio_path
+# --- the notebook's plotting helpers (they live in vui.display) --------------------------------------
+DISPLAY_HELPERS: tuple[str, ...] = ("vis_train_features", "plot_raw_audio", "plot_spectrogram_feature", "plot_mfcc_feature")
 
 
-def plot_raw_audio(vis_raw_audio: np.ndarray) -> None:
-    """Waveform plot (shown, not returned: a returned figure would be drawn twice as a cell's last line)."""
-    import matplotlib.pyplot as plt
+def __getattr__(name: str) -> object:
+    """``from data_generator import vis_train_features, plot_raw_audio, ...`` (the original notebook's
+    import) hands out vui.display's helpers. Imported on first use (PEP 562), because vui.display
+    imports this module: a top-level import would be circular."""
+    if name in DISPLAY_HELPERS:
+        from vui import display
 
-    fig = plt.figure(figsize=(12, 3))
-    ax = fig.add_subplot(111)
-    ax.plot(np.arange(1, len(vis_raw_audio) + 1), vis_raw_audio)
-    ax.set_title("Audio Signal")
-    ax.set_xlabel("Time (samples)")
-    ax.set_ylabel("Amplitude")
-    plt.show()
-
-
-def _plot_feature(feature: np.ndarray, title: str, xlabel: str, figsize: tuple[int, int], xtick_step: int | None = None) -> None:
-    """Heat map of (frames, dims) features as the original drew it: time down, feature dimension across."""
-    import matplotlib.pyplot as plt
-    from mpl_toolkits.axes_grid1 import make_axes_locatable
-
-    fig = plt.figure(figsize=figsize)
-    ax = fig.add_subplot(111)
-    im = ax.imshow(feature, cmap=plt.cm.jet, aspect="auto")
-    plt.title(title)
-    plt.ylabel("Time (frames)")
-    plt.xlabel(xlabel)
-    divider = make_axes_locatable(ax)
-    cax = divider.append_axes("right", size="5%", pad=0.05)
-    plt.colorbar(im, cax=cax)
-    if xtick_step:
-        ax.set_xticks(np.arange(0, feature.shape[1], xtick_step), minor=False)
-    plt.show()
-
-
-def plot_mfcc_feature(vis_mfcc_feature: np.ndarray) -> None:
-    """Heat map of normalised MFCCs (frames, coefficients)."""
-    _plot_feature(vis_mfcc_feature, "Normalized MFCC", "MFCC coefficient", (12, 5), xtick_step=2)
-
-
-def plot_spectrogram_feature(vis_spectrogram_feature: np.ndarray) -> None:
-    """Heat map of a normalised spectrogram (frames, 161 bins of 50 Hz)."""
-    _plot_feature(vis_spectrogram_feature, "Normalized Spectrogram", "Frequency (50 Hz bins)", (12, 5))
+        return getattr(display, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,21 +1,21 @@
-"""CTC loss and the training loop the notebook calls: ``train_model(model, 'model_0.pickle', 'model_0.h5')``.
+"""CTC loss and the training the notebook calls: ``train_model(model, 'model_0.pickle', 'model_0.h5')``.
 
-A run writes, all inside ``results/`` and each file atomically (temporary file + rename):
+``train_model`` trains with Keras' ``Model.fit`` on the corpus as a ``PyDataset``, with callbacks that
+write, inside ``results/`` and each atomically, the seed's files and ours after every epoch
+(vui/training.py says in which order and why):
 
 - ``<pickle_path>``: ``{'loss': [...], 'val_loss': [...], 'epoch_seconds': [...]}``, one value per
   finished epoch (the seed's comparison cell reads the first two);
-- ``<save_model_path>``: the acoustic model's weights after the last finished epoch, in the HDF5
-  layout that ``model.load_weights('results/<save_model_path>')`` reads on a freshly built model;
-- ``<save_model_path minus extension>.json``: how the model was built (builder and arguments),
-  the feature settings and normalisation statistics, and how far training got, so evaluation and
-  transcription need only the saved files;
-- ``<save_model_path>.resume.npz`` while a run is unfinished: weights, optimizer state and history
-  after the last finished epoch.
+- ``<save_model_path>``: the acoustic model's weights, in the layout that
+  ``model.load_weights('results/<save_model_path>')`` reads on a freshly built model;
+- ``<save_model_path minus extension>.json``: the model's description (vui/saved_model.py): how it
+  was built, its features (vui/features.py) and how far training got;
+- ``<save_model_path>.resume.npz`` while a run is unfinished: weights, optimizer state and history.
 
 Resuming: calling ``train_model`` again with the same paths, model and data continues from the last
-finished epoch (the interrupted epoch is redone from its start; epoch ``e`` always shuffles the same
-way, so the result matches an uninterrupted run). A finished run is not trained again: its weights
-are loaded and its history returned. ``resume=False`` always starts from scratch.
+finished epoch (the interrupted epoch is redone from its start; epoch ``e`` always draws the same
+batches, so the result matches an uninterrupted run). A finished run is not trained again: its
+weights are loaded and its history printed and returned. ``resume=False`` always starts from scratch.
 """
 
 from __future__ import annotations
@@ -23,23 +23,32 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import io
 import json
-import math
 import os
-import pickle
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from vui import backend  # noqa: F401  (picks KERAS_BACKEND before Keras loads)
 import keras
-import numpy as np
 
 from char_map import BLANK_INDEX
 from data_generator import AudioGenerator
-from utils import MFCC_DIM, audio_feature_frames, write_atomic
+from sample_models import build_model
+from utils import MFCC_DIM, audio_feature_frames
+from vui.saved_model import describe
+from vui.training import (
+    CorpusBatches,
+    EpochOrder,
+    ResultsError,  # noqa: F401  (what train_model raises when results cannot be written; importable here)
+    RunFiles,
+    SaveRun,
+    StopOnNaN,
+    check_writable,
+    finished_run,
+    fit_input,
+    load_resume,
+    saved_fingerprint,
+)
 
 RESULTS_DIR: str = "results"
 # Computed features are kept here between epochs, models and runs (safe to delete at any time).
@@ -125,7 +134,7 @@ def _identity_loss(y_true, y_pred):
     return y_pred
 
 
-def default_optimizer() -> keras.optimizers.Optimizer:
+def seed_optimizer() -> keras.optimizers.Optimizer:
     """The seed's optimizer: SGD(lr=0.02, decay=1e-6, momentum=0.9, nesterov=True, clipnorm=5).
 
     Keras 3 dropped ``decay``; InverseTimeDecay(decay_steps=1) is the same schedule. Keras 2's
@@ -136,31 +145,13 @@ def default_optimizer() -> keras.optimizers.Optimizer:
     return keras.optimizers.SGD(learning_rate=schedule, momentum=0.9, nesterov=True, global_clipnorm=5)
 
 
-def recipe_schedule(total_steps: int, peak_learning_rate: float = 1e-3, warmup_steps: int = 300,
-                    final_fraction: float = 0.05) -> keras.optimizers.schedules.LearningRateSchedule:
-    """Linear warm-up from 0 to `peak_learning_rate` over `warmup_steps` updates (at most a quarter
-    of the run), then cosine decay to `final_fraction` of the peak at `total_steps`."""
-    warmup_steps = min(warmup_steps, max(total_steps // 4, 1))
-    return keras.optimizers.schedules.CosineDecay(
-        initial_learning_rate=0.0, decay_steps=max(total_steps - warmup_steps, 1), alpha=final_fraction,
-        warmup_target=peak_learning_rate, warmup_steps=warmup_steps)
-
-
-def recipe_optimizer(total_steps: int, peak_learning_rate: float = 1e-3, warmup_steps: int = 300,
-                     final_fraction: float = 0.05, clipnorm: float = 5.0) -> keras.optimizers.Optimizer:
-    """The shipped model's optimizer: Adam on recipe_schedule (total_steps = epochs x steps per
-    epoch), gradients clipped to norm `clipnorm`."""
-    schedule = recipe_schedule(total_steps, peak_learning_rate, warmup_steps, final_fraction)
-    return keras.optimizers.Adam(learning_rate=schedule, clipnorm=clipnorm)
-
-
 def configure_gpu_memory_growth() -> list[str]:
     """Let the backend take GPU memory as it needs it instead of all at once (TF2's replacement for
     the seed's ``set_session(tf.Session(config=ConfigProto(...)))``). Returns the GPUs found; on a
     machine without one it does nothing and training runs on the CPU."""
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX: read when it first starts
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
+    backend_name = keras.backend.backend()
+    if backend_name == "tensorflow":
         import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")
@@ -170,57 +161,18 @@ def configure_gpu_memory_growth() -> list[str]:
             except RuntimeError:  # already initialised: growth can no longer be changed
                 pass
         return [gpu.name for gpu in gpus]
-    if backend == "jax":
+    if backend_name == "jax":
         import jax
 
         return [str(d) for d in jax.devices() if d.platform == "gpu"]
-    if backend == "torch":  # torch allocates GPU memory as it goes already
+    if backend_name == "torch":  # torch allocates GPU memory as it goes already
         import torch
 
         return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return []
 
 
-# --- saved files ------------------------------------------------------------------------------------
-def save_weights_h5(model: keras.Model, path: str) -> None:
-    """Save weights atomically in the HDF5 layout ``model.load_weights(path)`` reads for ``.h5``.
-
-    Keras 3's save_weights only writes ``*.weights.h5``; its loader still reads the Keras 2 layout for
-    other ``.h5`` names, which is what the seed's ``results/model_N.h5`` files need.
-    """
-    import h5py
-
-    if path.endswith(".weights.h5") or path.endswith(".keras"):
-        tmp = path + ".tmp" + (".weights.h5" if path.endswith(".weights.h5") else ".keras")
-        try:
-            model.save_weights(tmp) if path.endswith(".weights.h5") else model.save(tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return
-    from keras.src.legacy.saving import legacy_h5_format
-
-    buffer = io.BytesIO()
-    with h5py.File(buffer, "w") as f:
-        legacy_h5_format.save_weights_to_hdf5_group(f, model)
-    write_atomic(path, buffer.getvalue())
-
-
-def spec_path(save_model_path: str) -> str:
-    """The JSON description saved beside a weights file: results/model_0.h5 -> results/model_0.json."""
-    stem = save_model_path[: -len(".weights.h5")] if save_model_path.endswith(".weights.h5") else os.path.splitext(save_model_path)[0]
-    return stem + ".json"
-
-
-def _write_json(path: str, obj: dict) -> None:
-    write_atomic(path, (json.dumps(obj, indent=1) + "\n").encode("utf-8"))
-
-
-def _write_pickle(path: str, history: dict) -> None:
-    write_atomic(path, pickle.dumps(history))
-
-
+# --- what a run is -------------------------------------------------------------------------------
 def _fingerprint(obj: dict) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
@@ -267,79 +219,6 @@ def find_unfit_labels(audio_gen: AudioGenerator, partition: str, output_length: 
     return bad
 
 
-class ResultsError(OSError):
-    """The results folder cannot be written (missing permission, disk full); names the file."""
-
-
-def _check_writable(results_dir: str) -> None:
-    """Fail before training, not after the first epoch, when results cannot be saved."""
-    try:
-        os.makedirs(results_dir, exist_ok=True)
-        probe = os.path.join(results_dir, ".write-test")
-        write_atomic(probe, b"ok")
-        os.unlink(probe)
-    except OSError as exc:
-        raise ResultsError(f"cannot write to results folder {results_dir}: {exc}") from None
-
-
-def save_state(paths: dict, model, optimizer, history: dict, description: dict, fingerprint: str, epochs_done: int,
-               write_weights: bool = True) -> None:
-    """Write weights, resume state, history and description for `epochs_done` finished epochs.
-
-    Each file is replaced atomically, in the order weights, resume state, history, description; a
-    kill between two writes leaves the resume state at or ahead of the history, so a rerun never
-    repeats an epoch the history already shows. A failed write raises ResultsError naming the
-    file, and leaves that file and the ones after it as they were. write_weights=False leaves the
-    weights file as it is (keep_best: it holds a better earlier epoch); the resume state always
-    holds the latest weights.
-    """
-    try:
-        _save_state(paths, model, optimizer, history, description, fingerprint, epochs_done, write_weights)
-    except OSError as exc:
-        name = getattr(exc, "filename", None) or "results"
-        raise ResultsError(f"cannot save training results ({name}): {exc}; the files of the last "
-                           "finished epoch are left as they were") from None
-
-
-def _save_state(paths, model, optimizer, history, description, fingerprint, epochs_done, write_weights=True) -> None:
-    if write_weights:
-        save_weights_h5(model, paths["weights"])
-    arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
-    arrays.update({f"o{i}": np.asarray(v) for i, v in enumerate(optimizer.variables)})
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays, meta=np.frombuffer(json.dumps(
-        {"fingerprint": fingerprint, "epochs_done": epochs_done, "history": history}).encode(), dtype=np.uint8))
-    write_atomic(paths["resume"], buffer.getvalue())
-    _write_pickle(paths["pickle"], history)
-    training = dict(description["training"], epochs_done=epochs_done)
-    if training.get("keep_best") and history.get("val_loss"):
-        training["best_epoch"] = int(np.argmin(history["val_loss"])) + 1
-    description = dict(description, training=training)
-    _write_json(paths["spec"], description)
-
-
-def _resume_meta(data) -> dict:
-    """The metadata (fingerprint, epochs_done, history) of an opened resume file."""
-    return json.loads(data["meta"].tobytes().decode())
-
-
-def _load_resume(path: str, fingerprint: str):
-    """(epochs_done, history, weights, optimizer arrays) from a resume file of the same run, else None."""
-    if not os.path.exists(path):
-        return None
-    try:
-        with np.load(path) as data:
-            meta = _resume_meta(data)
-            if meta.get("fingerprint") != fingerprint:
-                return None
-            weights = [data[f"w{i}"] for i in range(sum(k.startswith("w") for k in data.files))]
-            opt = [data[f"o{i}"] for i in range(sum(k.startswith("o") for k in data.files))]
-    except Exception as exc:  # a damaged resume file: say so and start over
-        print(f"warning: ignoring unreadable resume file {path} ({exc})", file=sys.stderr)
-        return None
-    return meta["epochs_done"], meta["history"], weights, opt
-
-
 def train_model(
     input_to_softmax: keras.Model,
     pickle_path: str,
@@ -360,6 +239,7 @@ def train_model(
     cache_dir: str | None = FEATURE_CACHE_DIR,
     keep_best: bool = False,
     distribution: str | None = os.environ.get("VUI_DISTRIBUTION") or None,
+    callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> dict:
     """Train an acoustic model with CTC and save its history, weights and description in results/.
 
@@ -376,10 +256,14 @@ def train_model(
     distribution="data_parallel" (or the environment variable VUI_DISTRIBUTION=data_parallel)
     trains data-parallel over every device the JAX backend sees: each minibatch (a multiple of the
     device count) is split across them (keras.distribution.DataParallel); the result is the same
-    training as on one device, within float tolerance.
+    training as on one device, within float tolerance. callbacks: the user's own Keras callbacks
+    (CSVLogger, TensorBoard, EarlyStopping, ...), run by fit after the built-in ones; their
+    ``self.model`` is the CTC-loss model around `input_to_softmax`. An EarlyStopping that stops the
+    run leaves it finished (not resumed by the next call). A finished run that is loaded trains
+    nothing, so its callbacks do not run.
     See the module docstring for the files written and how resuming works.
     """
-    optimizer = optimizer or default_optimizer()
+    optimizer = optimizer or seed_optimizer()
     if optimizer.built:  # used for another model already (Keras 3 binds an optimizer to one model's variables)
         optimizer = optimizer.__class__.from_config(optimizer.get_config())
     audio_gen = AudioGenerator(minibatch_size=minibatch_size, spectrogram=spectrogram, mfcc_dim=mfcc_dim,
@@ -403,13 +287,8 @@ def train_model(
                 print(f"  {message}", file=sys.stderr)
             audio_gen.drop(partition, [i for i, _ in bad])
 
-    _check_writable(results_dir)
-    paths = {
-        "pickle": os.path.join(results_dir, pickle_path),
-        "weights": os.path.join(results_dir, save_model_path),
-        "spec": os.path.join(results_dir, spec_path(save_model_path)),
-        "resume": os.path.join(results_dir, save_model_path + ".resume.npz"),
-    }
+    check_writable(results_dir)
+    files = RunFiles.in_folder(results_dir, pickle_path, save_model_path)
     run = {
         "train_json": os.path.abspath(train_json), "valid_json": os.path.abspath(valid_json),
         "minibatch_size": minibatch_size, "sort_by_duration": sort_by_duration, "max_duration": max_duration,
@@ -418,33 +297,26 @@ def train_model(
     }
     if distribution:
         run["distribution"] = distribution
-    description = {
-        **getattr(input_to_softmax, "build_spec", {"builder": None, "kwargs": {}}),
-        "params": int(input_to_softmax.count_params()),
-        "features": {
-            "spectrogram": spectrogram, "mfcc_dim": mfcc_dim, "step": audio_gen.step,
-            "window": audio_gen.window, "max_freq": audio_gen.max_freq,
-            "feats_mean": audio_gen.feats_mean.tolist(), "feats_std": audio_gen.feats_std.tolist(),
-        },
-        "training": {**run, "epochs": epochs, "weights": save_model_path, "pickle": pickle_path,
-                     "backend": keras.backend.backend()},
-    }
+    description = describe(input_to_softmax, audio_gen.features.to_dict(),
+                           {**run, "epochs": epochs, "weights": save_model_path, "pickle": pickle_path,
+                            "backend": keras.backend.backend()})
     fingerprint = _fingerprint({"model": description.get("builder"), "kwargs": description.get("kwargs"),
-                                "features": {k: v for k, v in description["features"].items() if not k.startswith("feats")},
+                                "features": audio_gen.features.settings(),
                                 "weights": [list(w.shape) for w in input_to_softmax.weights],
                                 "architecture": architecture(input_to_softmax), **run})
     description["training"]["fingerprint"] = fingerprint
 
-    saved = _saved_fingerprint(paths)
+    saved = saved_fingerprint(files)
     if resume and saved not in (None, fingerprint):
-        print(f"{paths['weights']} holds another model or other training settings than this call's (the model, "
+        print(f"{files.weights} holds another model or other training settings than this call's (the model, "
               "its layers or the data changed); training this one from scratch. Its files replace the old ones "
               "after the first epoch: give other file names to keep both.", file=sys.stderr)
-    finished = _finished_run(paths, fingerprint, epochs) if resume else None
+    finished = finished_run(files, fingerprint, epochs) if resume else None
     if finished is not None:
-        input_to_softmax.load_weights(paths["weights"])
-        print(f"{paths['weights']} already holds this model trained for {len(finished['loss'])} epochs; "
-              "loaded it (pass resume=False to train again).")
+        input_to_softmax.load_weights(files.weights)
+        print(f"{files.weights} already holds this model trained for {len(finished['loss'])} epochs; "
+              "loaded it (pass resume=False to train again). Its training:")
+        print(history_lines(finished, epochs))
         return finished
     if distribution not in (None, "data_parallel"):
         raise ValueError(f"distribution must be None or 'data_parallel', not {distribution!r}")
@@ -459,14 +331,47 @@ def train_model(
         net = input_to_softmax if strategy is None else _rebuild(input_to_softmax)
         if strategy is not None:  # the optimizer's variables too (same settings, made in the scope)
             optimizer = keras.optimizers.deserialize(keras.optimizers.serialize(optimizer))
-        history = _train_epochs(net, audio_gen, optimizer, paths, description, fingerprint, epochs, verbose,
-                                resume, keep_best, devices)
+        history = _fit(net, audio_gen, optimizer, files, description, fingerprint, epochs, verbose,
+                       resume, keep_best, devices, callbacks or [])
     if net is not input_to_softmax:
         input_to_softmax.set_weights(net.get_weights())
     return history
 
 
-def data_parallel_distribution():
+def history_lines(history: dict, epochs: int) -> str:
+    """A finished run's record, one line per epoch as fit prints them with verbose=2."""
+    seconds = history.get("epoch_seconds") or [None] * len(history["loss"])
+    return "\n".join(
+        f"Epoch {i + 1}/{epochs}" + (f" - {round(t)}s" if t is not None else "") + f" - loss: {loss:.4f} - val_loss: {val:.4f}"
+        for i, (loss, val, t) in enumerate(zip(history["loss"], history["val_loss"], seconds)))
+
+
+def _fit(net: keras.Model, audio_gen: AudioGenerator, optimizer: keras.optimizers.Optimizer, files: RunFiles,
+         description: dict, fingerprint: str, epochs: int, verbose: int, resume: bool, keep_best: bool, devices: int,
+         callbacks: list[keras.callbacks.Callback]) -> dict:
+    """Model.fit of the CTC loss model from the resume state (if any) to `epochs`, saving every epoch."""
+    model = add_ctc_loss(net)
+    model.compile(loss={"ctc": _identity_loss}, optimizer=optimizer)
+    history = {"loss": [], "val_loss": []}
+    initial_epoch = 0
+    state = load_resume(files.resume, fingerprint) if resume else None
+    if state is not None:
+        initial_epoch, history, weights, opt_arrays = state
+        net.set_weights(weights)
+        optimizer.build(model.trainable_variables)
+        for var, value in zip(optimizer.variables, opt_arrays):
+            var.assign(value)
+        print(f"Resuming from the end of epoch {initial_epoch} of {epochs} ({files.resume}).")
+    train_batches = CorpusBatches(audio_gen, "train", devices)
+    valid_batches = CorpusBatches(audio_gen, "valid", devices)
+    saver = SaveRun(net, files, description, fingerprint, history, epochs, keep_best)
+    model.fit(fit_input(train_batches), validation_data=fit_input(valid_batches), epochs=epochs,
+              initial_epoch=initial_epoch, verbose=verbose, shuffle=False,  # the batches come in each epoch's own seeded order
+              callbacks=[EpochOrder(train_batches), StopOnNaN(net, files.weights), saver, *callbacks])
+    return saver.history
+
+
+def data_parallel_distribution() -> keras.distribution.DataParallel:
     """keras.distribution.DataParallel over every device the backend sees (JAX only): each batch is
     split across the devices, each computes its part, gradients are combined, weights stay equal."""
     if keras.backend.backend() != "jax":
@@ -477,8 +382,6 @@ def data_parallel_distribution():
 
 def _rebuild(model: keras.Model) -> keras.Model:
     """The same model built again (in the current distribution scope) with the same weights."""
-    from sample_models import build_model
-
     spec = getattr(model, "build_spec", None)
     if spec is None:
         raise ValueError("data-parallel training needs a model made by a sample_models builder (it is rebuilt "
@@ -488,111 +391,3 @@ def _rebuild(model: keras.Model) -> keras.Model:
     return again
 
 
-def _train_epochs(input_to_softmax, audio_gen, optimizer, paths, description, fingerprint, epochs, verbose,
-                  resume, keep_best, devices: int = 1) -> dict:
-    """The epoch loop of train_model: resume, train, validate, save after every epoch."""
-    model = add_ctc_loss(input_to_softmax)
-    model.compile(loss={"ctc": _identity_loss}, optimizer=optimizer)
-    history = {"loss": [], "val_loss": []}
-    initial_epoch = 0
-    state = _load_resume(paths["resume"], fingerprint) if resume else None
-    if state is not None:
-        initial_epoch, history, weights, opt_arrays = state
-        input_to_softmax.set_weights(weights)
-        optimizer.build(model.trainable_variables)
-        for var, value in zip(optimizer.variables, opt_arrays):
-            var.assign(value)
-        print(f"Resuming from the end of epoch {initial_epoch} of {epochs} ({paths['resume']}).")
-
-    good_weights = input_to_softmax.get_weights()
-    for epoch in range(initial_epoch, epochs):
-        if verbose:
-            print(f"Epoch {epoch + 1}/{epochs}", flush=True)
-        epoch_start = time.perf_counter()
-        progbar = keras.utils.Progbar(audio_gen.steps_per_epoch("train"), verbose=verbose,
-                                       stateful_metrics=["loss", "val_loss"], unit_name="step")
-        loss = _run_epoch(model, audio_gen, "train", epoch, progbar, devices)
-        val_loss = _run_epoch(model, audio_gen, "valid", epoch, devices=devices) if math.isfinite(loss) else float("nan")
-        if not (math.isfinite(loss) and math.isfinite(val_loss)):
-            input_to_softmax.set_weights(good_weights)
-            if not history["loss"]:
-                save_weights_h5(input_to_softmax, paths["weights"])
-            print(f"Training stopped: the loss became NaN or infinite in epoch {epoch + 1}. Kept the weights "
-                  f"of the last finished epoch ({len(history['loss'])}) in {paths['weights']}; try a lower "
-                  "learning rate or clipnorm.", file=sys.stderr)
-            return history
-        progbar.update(progbar.target, values=[("loss", loss), ("val_loss", val_loss)], finalize=True)
-        history["loss"].append(loss)
-        history["val_loss"].append(val_loss)
-        history.setdefault("epoch_seconds", []).append(round(time.perf_counter() - epoch_start, 2))
-        good_weights = input_to_softmax.get_weights()
-        is_best = val_loss <= min(history["val_loss"])
-        save_state(paths, input_to_softmax, optimizer, history, description, fingerprint, epochs_done=epoch + 1,
-                   write_weights=is_best or not keep_best)
-    if keep_best and history["val_loss"]:
-        input_to_softmax.load_weights(paths["weights"])  # the best epoch's weights, as saved
-    if os.path.exists(paths["resume"]):
-        os.unlink(paths["resume"])  # finished: the description and weights are all that is needed
-    return history
-
-
-def _run_epoch(model: keras.Model, audio_gen: AudioGenerator, partition: str, epoch: int,
-               progbar: keras.utils.Progbar | None = None, devices: int = 1) -> float:
-    """One pass over `partition`: train on 'train', evaluate otherwise. Returns the mean loss per
-    utterance, or NaN as soon as a batch's loss is not finite. The next batch's features are
-    computed in a background thread while the model works on the current one. With several
-    devices, a batch that does not split evenly across them (only the last can) is cut to a
-    multiple of `devices` utterances."""
-    batches = audio_gen.epoch_batches(partition, epoch)
-    if devices > 1:
-        batches = [b[: len(b) - len(b) % devices] for b in batches]
-        batches = [b for b in batches if b]
-    total, count = 0.0, 0
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(audio_gen.batch_from_indices, partition, batches[0])
-        for step, indices in enumerate(batches):
-            inputs, outputs = pending.result()
-            if step + 1 < len(batches):
-                pending = pool.submit(audio_gen.batch_from_indices, partition, batches[step + 1])
-            model.reset_metrics()
-            if partition == "train":
-                logs = model.train_on_batch(inputs, outputs, return_dict=True)
-            else:
-                logs = model.test_on_batch(inputs, outputs, return_dict=True)
-            batch_loss = float(logs["loss"])
-            if not math.isfinite(batch_loss):
-                pending.cancel()
-                return float("nan")
-            total, count = total + batch_loss * len(indices), count + len(indices)
-            if progbar is not None and step + 1 < len(batches):
-                progbar.update(step + 1, values=[("loss", total / count)], finalize=False)
-    return total / count
-
-
-def _saved_fingerprint(paths: dict) -> str | None:
-    """The fingerprint of the run saved at `paths` (its resume file's, else its description's), if any."""
-    try:
-        with np.load(paths["resume"]) as data:
-            return _resume_meta(data).get("fingerprint")
-    except Exception:
-        pass
-    try:
-        with open(paths["spec"], encoding="utf-8") as f:
-            return json.load(f)["training"].get("fingerprint")
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def _finished_run(paths: dict, fingerprint: str, epochs: int) -> dict | None:
-    """The history of a finished run of the same model and data with at least `epochs` epochs, else None."""
-    try:
-        with open(paths["spec"], encoding="utf-8") as f:
-            training = json.load(f)["training"]
-        with open(paths["pickle"], "rb") as f:
-            history = pickle.load(f)
-    except (OSError, ValueError, KeyError, pickle.UnpicklingError, EOFError):
-        return None
-    if (training.get("fingerprint") != fingerprint or training.get("epochs_done", 0) < epochs
-            or os.path.exists(paths["resume"]) or not os.path.exists(paths["weights"])):
-        return None
-    return history

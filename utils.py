@@ -10,10 +10,14 @@ step, so both feature types have the same number of frames for a clip.
 from __future__ import annotations
 
 import os
+import tempfile
+from math import gcd
 from typing import Sequence
 
 import numpy as np
 import soundfile
+from python_speech_features import mfcc
+from scipy.signal import resample_poly
 
 from char_map import BLANK_INDEX, CHAR_TO_INDEX, INDEX_TO_CHAR, index_map
 
@@ -100,10 +104,6 @@ def _usable_samples(
             f"(e.g. {SAMPLE_RATE} Hz) or lower max_freq"
         )
     if (sample_rate * window) % 1000:
-        from math import gcd
-
-        from scipy.signal import resample_poly
-
         g = gcd(SAMPLE_RATE, sample_rate)
         samples = resample_poly(samples, SAMPLE_RATE // g, sample_rate // g).astype(np.float32)
         sample_rate = SAMPLE_RATE
@@ -134,15 +134,8 @@ def spectrogram(
     return x, freqs
 
 
-def spectrogram_from_samples(
-    samples: np.ndarray,
-    sample_rate: int,
-    step: int = STEP_MS,
-    window: int = WINDOW_MS,
-    max_freq: float = MAX_FREQ,
-    eps: float = EPS,
-    filename: str = "<samples>",
-) -> np.ndarray:
+def spectrogram_from_samples(samples: np.ndarray, sample_rate: int, step: int = STEP_MS, window: int = WINDOW_MS,
+                             max_freq: float = MAX_FREQ, eps: float = EPS, filename: str = "<samples>") -> np.ndarray:
     """Log power spectrogram, shape (frames, calc_feat_dim(window, max_freq)), float32."""
     samples, sample_rate, hop_length, fft_length = _usable_samples(samples, sample_rate, step, window, max_freq, filename)
     if len(samples) < fft_length:
@@ -164,22 +157,13 @@ def spectrogram_from_file(
     return spectrogram_from_samples(samples, sample_rate, step, window, max_freq, eps, filename=str(filename))
 
 
-def mfcc_from_samples(
-    samples: np.ndarray,
-    sample_rate: int,
-    numcep: int = MFCC_DIM,
-    step: int = STEP_MS,
-    window: int = WINDOW_MS,
-    max_freq: float = MAX_FREQ,
-    filename: str = "<samples>",
-) -> np.ndarray:
+def mfcc_from_samples(samples: np.ndarray, sample_rate: int, numcep: int = MFCC_DIM, step: int = STEP_MS,
+                      window: int = WINDOW_MS, max_freq: float = MAX_FREQ, filename: str = "<samples>") -> np.ndarray:
     """MFCCs (python_speech_features), shape (frames, numcep), float32.
 
     The same window, step and upper frequency as the spectrogram, so a clip has as many MFCC frames
     as spectrogram frames (381 for 84,231 samples at 22,050 Hz).
     """
-    from python_speech_features import mfcc
-
     samples, sample_rate, hop_length, fft_length = _usable_samples(samples, sample_rate, step, window, max_freq, filename)
     if len(samples) < fft_length:
         raise AudioError(f"{filename}: audio is shorter than one {window} ms analysis window")
@@ -288,8 +272,6 @@ def write_atomic(path: str, data: bytes) -> None:
     A reader sees either the old file or the whole new one, never a half-written file; on any error
     (disk full, no permission) the temporary file is removed and the old file is left as it was.
     """
-    import tempfile
-
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)

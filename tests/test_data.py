@@ -305,3 +305,23 @@ def test_feature_cache_is_exact_and_keyed_by_settings(tiny_corpus, tmp_path):
 
     shutil.rmtree(cache)  # safe to delete
     np.testing.assert_array_equal(gen.featurize(path), plain)
+
+
+def test_features_object_round_trips_and_is_what_training_used(tiny_corpus, tmp_path):
+    """The generator's Features computes the training features; saved (to_dict in a model's
+    description, or save/load) and rebuilt, it gives exactly the same normalised features."""
+    from vui.features import Features
+
+    gen = AudioGenerator(spectrogram=False, mfcc_dim=13)
+    gen.load_train_data(tiny_corpus[0])
+    path = gen.train_audio_paths[0]
+    expected = gen.normalize(gen.featurize(path))
+    assert gen.input_dim == gen.features.dim == 13 and (gen.step, gen.window) == (10, 20)
+    np.testing.assert_array_equal(Features.from_dict(gen.features.to_dict())(path), expected)
+    gen.features.save(str(tmp_path / "features.json"))
+    np.testing.assert_array_equal(Features.load(str(tmp_path / "features.json"))(path), expected)
+    with pytest.raises(ValueError, match="161 dimensions"):
+        Features(mean=np.zeros(13))
+    with pytest.raises(ValueError, match="bad.json: cannot read feature settings"):
+        (tmp_path / "bad.json").write_text("{}")
+        Features.load(str(tmp_path / "bad.json"))

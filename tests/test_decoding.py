@@ -4,7 +4,6 @@ effect, error rates, the evaluate and transcribe commands end to end."""
 from __future__ import annotations
 
 import itertools
-import os
 import subprocess
 import sys
 
@@ -100,7 +99,7 @@ ngram 2=1
 
 @pytest.mark.parametrize("backend", ["python", "kenlm"])
 def test_language_model_changes_the_choice_as_its_probabilities_say(tmp_path, backend):
-    from vui.language_model import LanguageModel
+    from vui.lm_scorer import LanguageModel
 
     if backend == "kenlm":
         pytest.importorskip("kenlm")
@@ -113,6 +112,32 @@ def test_language_model_changes_the_choice_as_its_probabilities_say(tmp_path, ba
     assert prefix_beam_search(probs, beam_width=16, lm=lm, alpha=1.0, beta=0.0) == "the cat"
     # A weak LM weight cannot overturn the acoustics: log(0.6/0.4) > 0.1 * ln(10) * 2.6.
     assert prefix_beam_search(probs, beam_width=16, lm=lm, alpha=0.05, beta=0.0) == "the cap"
+
+
+def test_decoding_options_come_from_the_caller_then_the_lm_then_the_defaults(tmp_path):
+    import argparse
+
+    from vui.decoding import (DEFAULT_ALPHA, DEFAULT_BEAM_WITH_LM, DEFAULT_BETA, GREEDY, DecodingOptions,
+                              add_decoding_arguments, decode)
+    from vui.lm_scorer import LanguageModel
+
+    arpa = tmp_path / "tiny.arpa"
+    arpa.write_text(TINY_ARPA)
+    lm = LanguageModel(str(arpa), backend="python")
+    assert DecodingOptions.for_lm(None) == GREEDY == DecodingOptions(0, DEFAULT_ALPHA, DEFAULT_BETA, None)
+    assert GREEDY.is_greedy and GREEDY.describe() == "greedy"
+    assert DecodingOptions.for_lm(lm) == DecodingOptions(DEFAULT_BEAM_WITH_LM, DEFAULT_ALPHA, DEFAULT_BETA, str(arpa))
+    lm.tuned = {"alpha": 0.8, "beta": 2.0, "beam": 8}  # as train_recipe saves them in the LM's sidecar
+    assert DecodingOptions.for_lm(lm, beta=0.0) == DecodingOptions(8, 0.8, 0.0, str(arpa))
+    parser = argparse.ArgumentParser()
+    add_decoding_arguments(parser)
+    beam_only = DecodingOptions.from_args(parser.parse_args(["--beam", "4"]), None)
+    assert beam_only == DecodingOptions(beam=4) and not beam_only.is_greedy and beam_only.describe() == "beam 4"
+    probs = spell("the cap", {6: {"p": 0.6, "t": 0.4}})
+    assert decode(probs) == decode(probs, beam_only) == "the cap"
+    assert decode(probs, DecodingOptions.for_lm(lm, alpha=1.0, beta=0.0), lm) == "the cat"
+    with pytest.raises(ValueError, match="LM"):
+        decode(probs, DecodingOptions.for_lm(lm))  # options name an LM that was not given
 
 
 @pytest.fixture(scope="module")
@@ -149,11 +174,11 @@ def test_evaluate_command_prints_rates_and_writes_report(trained):
 
 
 def test_probabilities_by_length_keeps_the_input_order(trained):
-    """Batched by length (as transcribe.py and bench.py run it), each file gets its own outputs, in
+    """Batched by length (as vui.transcribe and vui.bench run it), each file gets its own outputs, in
     the order given. Padding reaches the backward direction of this bidirectional model, so only
     files that are the longest of their batch (no padding) match a run alone exactly."""
     from data_generator import read_corpus
-    from vui.decoding import Transcriber
+    from vui.transcriber import Transcriber
 
     _, weights, valid_json = trained
     transcriber = Transcriber(weights)

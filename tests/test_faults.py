@@ -13,7 +13,7 @@ import soundfile
 
 import utils
 from data_generator import AudioGenerator, CorpusError
-from vui.decoding import ModelFileError, load_trained_model, load_weights_checked
+from vui.saved_model import ModelFileError, load_trained_model, load_weights_checked
 
 
 def tone(rate, seconds=1.0, freq=440.0, channels=1):
@@ -137,6 +137,8 @@ def test_write_failure_during_training_is_clear_and_keeps_last_epoch(tiny_corpus
     import sample_models as sm
     import train_utils as tu
 
+    from vui import saved_model, training
+
     results = tmp_path / "r"
     model = sm.rnn_model(input_dim=161, units=8, activation="relu", verbose=False)
     tu.train_model(model, "m.pickle", "m.h5", *tiny_corpus, minibatch_size=8, epochs=1, verbose=0, results_dir=str(results))
@@ -148,7 +150,8 @@ def test_write_failure_during_training_is_clear_and_keeps_last_epoch(tiny_corpus
             raise OSError(errno.ENOSPC, "No space left on device", path)
         return real(path, data)
 
-    monkeypatch.setattr(tu, "write_atomic", fail_on_weights)
+    for module in (saved_model, training):  # every file of a run is written through one of these
+        monkeypatch.setattr(module, "write_atomic", fail_on_weights)
     with pytest.raises(tu.ResultsError, match="m.h5.*No space left"):
         tu.train_model(model, "m.pickle", "m.h5", *tiny_corpus, minibatch_size=8, epochs=2, verbose=0,
                        results_dir=str(results), resume=False)
@@ -165,15 +168,17 @@ def test_interrupt_between_resume_state_and_history_repeats_no_epoch(tiny_corpus
     import sample_models as sm
     import train_utils as tu
 
+    from vui import training
+
     results = tmp_path / "r"
-    real = tu._write_pickle
+    real = training.write_history
 
     def interrupted_at_epoch_2(path, history):
         if len(history["loss"]) == 2:
             raise KeyboardInterrupt  # as a kill would stop it: between the two writes
         real(path, history)
 
-    monkeypatch.setattr(tu, "_write_pickle", interrupted_at_epoch_2)
+    monkeypatch.setattr(training, "write_history", interrupted_at_epoch_2)
     model = sm.rnn_model(input_dim=161, units=8, activation="relu", verbose=False)
     args = ("m.pickle", "m.h5", *tiny_corpus)
     with pytest.raises(KeyboardInterrupt):
@@ -181,13 +186,44 @@ def test_interrupt_between_resume_state_and_history_repeats_no_epoch(tiny_corpus
     with open(results / "m.pickle", "rb") as f:
         saved = pickle.load(f)["loss"]
     assert len(saved) == 1
-    monkeypatch.setattr(tu, "_write_pickle", real)
+    monkeypatch.setattr(training, "write_history", real)
     capsys.readouterr()
     history = tu.train_model(model, *args, minibatch_size=8, epochs=3, verbose=0, results_dir=str(results))
     assert "Resuming from the end of epoch 2 of 3" in capsys.readouterr().out
     assert len(history["loss"]) == 3 and history["loss"][:1] == saved
     with open(results / "m.pickle", "rb") as f:
         assert pickle.load(f)["loss"] == history["loss"]
+
+
+def test_interrupt_after_the_last_epochs_resume_state_finishes_on_rerun(tiny_corpus, tmp_path, monkeypatch):
+    """Killed after the last epoch's resume state but before its history: the rerun trains nothing,
+    brings history and description up to date and removes the resume file."""
+    import json
+    import pickle
+
+    import sample_models as sm
+    import train_utils as tu
+    from vui import training
+
+    real = training.write_history
+
+    def interrupted_at_epoch_2(path, history):
+        if len(history["loss"]) == 2:
+            raise KeyboardInterrupt
+        real(path, history)
+
+    monkeypatch.setattr(training, "write_history", interrupted_at_epoch_2)
+    model = sm.rnn_model(input_dim=161, units=8, activation="relu", verbose=False)
+    args = ("m.pickle", "m.h5", *tiny_corpus)
+    with pytest.raises(KeyboardInterrupt):
+        tu.train_model(model, *args, minibatch_size=8, epochs=2, verbose=0, results_dir=str(tmp_path))
+    monkeypatch.setattr(training, "write_history", real)
+    history = tu.train_model(model, *args, minibatch_size=8, epochs=2, verbose=0, results_dir=str(tmp_path))
+    assert len(history["loss"]) == 2 and not (tmp_path / "m.h5.resume.npz").exists()
+    with open(tmp_path / "m.pickle", "rb") as f:
+        assert pickle.load(f)["loss"] == history["loss"]
+    with open(tmp_path / "m.json") as f:
+        assert json.load(f)["training"]["epochs_done"] == 2
 
 
 # --- saved models ---------------------------------------------------------------------------------------

@@ -12,12 +12,10 @@ import sys
 import pytest
 
 from vui.language_model import (
-    BACKENDS,
     BOS,
     EOS,
     UNK,
     ArpaError,
-    LanguageModel,
     build_arpa,
     build_lm_from_corpora,
     check_lm_excludes,
@@ -26,6 +24,7 @@ from vui.language_model import (
     read_arpa,
     sidecar_path,
 )
+from vui.lm_scorer import BACKENDS, LanguageModel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HAND_TEXT = ["san francisco", "san francisco", "san francisco", "a dog", "the dog"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -57,7 +56,7 @@ def test_results_per_trained_model(executed):
     assert "There are 16 total training examples." in text
     assert text.count("Predicted transcription:") == 2 and text.count("True transcription:") == 2
     assert "Models ranked by their best validation loss" in text
-    # STEP 3 also decodes with the shipped model and LM (results/vui_model.h5, results/vui_lm.arpa).
+    # STEP 3 also decodes with the shipped model and LM (results/vui_model.weights.h5, results/vui_lm.arpa).
     assert text.count("Greedy:") == 3 and text.count("Beam + LM:") == 3
 
 

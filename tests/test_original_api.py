@@ -109,7 +109,7 @@ def test_get_predictions_looks_in_results(tiny_corpus, tmp_path, monkeypatch, ca
     """get_predictions(index, partition, input_to_softmax, model_path='model_0.h5') reads results/model_0.h5."""
     import keras
 
-    from vui.decoding import get_predictions
+    from vui.display import get_predictions
     from sample_models import simple_rnn_model
     from train_utils import train_model
 
@@ -118,9 +118,16 @@ def test_get_predictions_looks_in_results(tiny_corpus, tmp_path, monkeypatch, ca
     train_model(simple_rnn_model(input_dim=161, verbose=False), "model_0.pickle", "model_0.h5", train_json=train_json,
                 valid_json=valid_json, minibatch_size=8, epochs=1, verbose=0, optimizer=keras.optimizers.SGD(0.01))
     assert os.path.exists(tmp_path / "results" / "model_0.h5")
-    true, _ = get_predictions(index=0, partition="validation", input_to_softmax=simple_rnn_model(input_dim=161, verbose=False),
-                              model_path="model_0.h5", train_json=train_json, valid_json=valid_json)
+    true, predicted = get_predictions(index=0, partition="validation",
+                                      input_to_softmax=simple_rnn_model(input_dim=161, verbose=False),
+                                      model_path="model_0.h5", train_json=train_json, valid_json=valid_json)
     assert "True transcription" in capsys.readouterr().out and true
+    # Without the description beside the weights, the normalisation is fitted on train_json as the
+    # seed did: the same statistics training saved, so the same prediction.
+    os.remove(tmp_path / "results" / "model_0.json")
+    again = get_predictions(index=0, partition="validation", input_to_softmax=simple_rnn_model(input_dim=161, verbose=False),
+                            model_path="model_0.h5", train_json=train_json, valid_json=valid_json)
+    assert again == (true, predicted)
 
 
 def test_create_desc_json_main_original_signature(tmp_path):

@@ -15,6 +15,7 @@ import sample_models as sm
 import train_utils as tu
 from char_map import NUM_CLASSES
 from tests.conftest import make_tiny_corpus
+from vui import recipe, training
 
 # Measured 0.342 on these 40 utterances (0.338 on all 382 held-out ones); a regression guard.
 SHIPPED_GREEDY_CER_BOUND = 0.40
@@ -77,23 +78,23 @@ def test_conv_bigru_model_output_length_and_size():
 
 
 def test_recipe_optimizer_warms_up_then_decays():
-    lr = tu.recipe_schedule(total_steps=1000, peak_learning_rate=1e-3, warmup_steps=100, final_fraction=0.05)
+    lr = recipe.recipe_schedule(total_steps=1000, peak_learning_rate=1e-3, warmup_steps=100, final_fraction=0.05)
     values = [float(keras.ops.convert_to_numpy(lr(step))) for step in (0, 50, 100, 550, 1000)]
     assert values[0] == 0.0 and values[1] == pytest.approx(5e-4) and values[2] == pytest.approx(1e-3)
     assert values[2] > values[3] > values[4] == pytest.approx(5e-5, rel=1e-3)
-    assert isinstance(tu.recipe_optimizer(1000), keras.optimizers.Adam)
+    assert isinstance(recipe.recipe_optimizer(1000), keras.optimizers.Adam)
 
 
 def test_keep_best_saves_the_lowest_validation_loss_epoch(tiny_corpus, tmp_path, monkeypatch):
     train_json, valid_json = tiny_corpus
     saved = []
-    original = tu.save_weights_h5
+    original = training.save_weights
 
     def record(model, path):
         saved.append([w.copy() for w in model.get_weights()])
         original(model, path)
 
-    monkeypatch.setattr(tu, "save_weights_h5", record)
+    monkeypatch.setattr(training, "save_weights", record)
     # A learning rate high enough that validation loss goes up and down between epochs.
     model = sm.rnn_model(input_dim=161, units=16, activation="tanh", verbose=False)
     history = tu.train_model(model, "m.pickle", "m.h5", train_json, valid_json, minibatch_size=8, epochs=5,
@@ -164,14 +165,14 @@ def test_train_recipe_end_to_end_on_generated_audio(tmp_path, monkeypatch, capsy
 
 def test_shipped_files_are_complete_and_consistent():
     """results/ ships the model (weights <= 25 MB), its description and loss history, and the LM."""
-    from vui.decoding import SHIPPED_LM, SHIPPED_MODEL, load_trained_model
-    from vui.language_model import LanguageModel, sidecar_path
-    from train_utils import spec_path
+    from vui.language_model import sidecar_path
+    from vui.lm_scorer import LanguageModel
+    from vui.saved_model import SHIPPED_LM, SHIPPED_MODEL, description_path, load_trained_model
 
     assert os.path.getsize(SHIPPED_MODEL) <= 25e6
-    with open(spec_path(SHIPPED_MODEL)) as f:
+    with open(description_path(SHIPPED_MODEL)) as f:
         desc = json.load(f)
-    with open(os.path.splitext(SHIPPED_MODEL)[0] + ".pickle", "rb") as f:
+    with open(os.path.join(os.path.dirname(SHIPPED_MODEL), desc["training"]["pickle"]), "rb") as f:
         history = pickle.load(f)
     assert desc["builder"] == "conv_bigru_model" and desc["training"]["keep_best"] is True
     assert len(history["val_loss"]) == desc["training"]["epochs_done"] == desc["training"]["epochs"]
@@ -190,8 +191,10 @@ def test_shipped_model_on_held_out_librispeech_speakers(librispeech_test_clean):
     utterances stays near what the README reports for all 382 (a regression check of the artifact)."""
     from vui import train_recipe
     from create_desc_json import scan_corpus, split_by_speaker
-    from vui.decoding import SHIPPED_MODEL, Transcriber, greedy_decode
+    from vui.decoding import greedy_decode
     from vui.evaluate import error_rates
+    from vui.saved_model import SHIPPED_MODEL
+    from vui.transcriber import Transcriber
 
     entries = scan_corpus(librispeech_test_clean, progress=False).entries
     _, held_out = split_by_speaker(entries, librispeech_test_clean, valid_speaker_ids=list(train_recipe.HELD_OUT_SPEAKERS))
@@ -204,16 +207,16 @@ def test_shipped_model_on_held_out_librispeech_speakers(librispeech_test_clean):
 
 
 def test_default_model_and_lm(tmp_path, monkeypatch):
-    from vui import decoding
+    from vui import saved_model
 
-    monkeypatch.setattr(decoding, "SHIPPED_MODEL", str(tmp_path / "vui_model.h5"))
-    monkeypatch.setattr(decoding, "SHIPPED_LM", str(tmp_path / "vui_lm.arpa"))
-    (tmp_path / "vui_model.h5").write_bytes(b"x")
-    assert decoding.default_model_and_lm(None, None) == (str(tmp_path / "vui_model.h5"), None)  # no LM file
+    monkeypatch.setattr(saved_model, "SHIPPED_MODEL", str(tmp_path / "vui_model.weights.h5"))
+    monkeypatch.setattr(saved_model, "SHIPPED_LM", str(tmp_path / "vui_lm.arpa"))
+    (tmp_path / "vui_model.weights.h5").write_bytes(b"x")
+    assert saved_model.default_model_and_lm(None, None) == (str(tmp_path / "vui_model.weights.h5"), None)  # no LM file
     (tmp_path / "vui_lm.arpa").write_bytes(b"x")
-    assert decoding.default_model_and_lm(None, None) == (str(tmp_path / "vui_model.h5"), str(tmp_path / "vui_lm.arpa"))
-    assert decoding.default_model_and_lm(None, None, no_lm=True) == (str(tmp_path / "vui_model.h5"), None)
-    assert decoding.default_model_and_lm("other.h5", None) == ("other.h5", None)  # an explicit model: no LM implied
-    (tmp_path / "vui_model.h5").unlink()
+    assert saved_model.default_model_and_lm(None, None) == (str(tmp_path / "vui_model.weights.h5"), str(tmp_path / "vui_lm.arpa"))
+    assert saved_model.default_model_and_lm(None, None, no_lm=True) == (str(tmp_path / "vui_model.weights.h5"), None)
+    assert saved_model.default_model_and_lm("other.h5", None) == ("other.h5", None)  # an explicit model: no LM implied
+    (tmp_path / "vui_model.weights.h5").unlink()
     with pytest.raises(FileNotFoundError, match="no trained model"):
-        decoding.default_model_and_lm(None, None, results_dir=str(tmp_path))
+        saved_model.default_model_and_lm(None, None, results_dir=str(tmp_path))

@@ -28,8 +28,8 @@ def test_student_model_trains_and_appears_in_every_table(tiny_corpus, tmp_path, 
     import matplotlib
 
     matplotlib.use("Agg")
-    from vui.decoding import get_predictions
-    from vui.evaluate import comparison_table, load_histories, plot_loss_comparison, summarize_histories
+    from vui.display import get_predictions, plot_loss_comparison
+    from vui.evaluate import comparison_table, load_histories, summarize_histories
 
     train_json, valid_json = tiny_corpus
     monkeypatch.chdir(tmp_path)

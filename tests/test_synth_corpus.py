@@ -13,7 +13,9 @@ import soundfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from vui import espeak  # noqa: E402
 from vui import synth_corpus as sc  # noqa: E402
+from vui import synth_grammar as grammar  # noqa: E402
 from char_map import CHAR_TO_INDEX as char_map  # noqa: E402
 from utils import MAX_DURATION_S, SAMPLE_RATE  # noqa: E402
 
@@ -62,8 +64,8 @@ def corpus_again(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 @pytest.fixture(scope="module")
-def synth() -> sc.EspeakSynthesizer:
-    with sc.EspeakSynthesizer() as s:
+def synth() -> espeak.EspeakSynthesizer:
+    with espeak.EspeakSynthesizer() as s:
         yield s
 
 
@@ -101,7 +103,7 @@ def test_librispeech_layout_and_transcripts(corpus: dict) -> None:
             assert match, line
             assert (match.group(1), match.group(2)) == (speaker, chapters[0])
             words = match.group(4).split(" ")
-            assert sc.MIN_WORDS <= len(words) <= sc.MAX_WORDS and all(words), line
+            assert grammar.MIN_WORDS <= len(words) <= grammar.MAX_WORDS and all(words), line
             ids.append(line.split(" ", 1)[0])
             with soundfile.SoundFile(os.path.join(folder, ids[-1] + ".flac")) as audio:
                 assert audio.title.upper() == match.group(4)  # transcript stored in the file agrees
@@ -176,7 +178,7 @@ def _spectral_centroid(audio: np.ndarray, sr: int = SAMPLE_RATE) -> float:
     return float(np.sum(power * np.fft.rfftfreq(audio.size, 1 / sr)) / np.sum(power))
 
 
-def test_speakers_sound_different(synth: sc.EspeakSynthesizer) -> None:
+def test_speakers_sound_different(synth: espeak.EspeakSynthesizer) -> None:
     speakers = sc.make_speakers(N_SPEAKERS, SEED, synth.accents, synth.variants)
     assert len({(s.accent, s.variant, s.rate_wpm, s.pitch, s.pitch_range) for s in speakers}) == N_SPEAKERS
     assert [s.gender for s in speakers] == ["F", "M"] * (N_SPEAKERS // 2)
@@ -193,7 +195,7 @@ def test_speakers_sound_different(synth: sc.EspeakSynthesizer) -> None:
     assert len({round(c, -1) for c in centroid}) == N_SPEAKERS, centroid
 
 
-def test_pitch_parameter_changes_pitch(synth: sc.EspeakSynthesizer) -> None:
+def test_pitch_parameter_changes_pitch(synth: espeak.EspeakSynthesizer) -> None:
     text = "we walked slowly along the river"
     low = sc.Speaker("1", "en-us", "m3", "M", 170, 35, 50)
     high = sc.Speaker("2", "en-us", "m3", "M", 170, 65, 50)
@@ -202,38 +204,38 @@ def test_pitch_parameter_changes_pitch(synth: sc.EspeakSynthesizer) -> None:
     assert f0_high > 1.2 * f0_low
 
 
-def test_synthesis_is_independent_of_what_came_before(synth: sc.EspeakSynthesizer) -> None:
+def test_synthesis_is_independent_of_what_came_before(synth: espeak.EspeakSynthesizer) -> None:
     first = synth.synthesize("she said it's fine", "en-us+f2", 170, 50, 50, rand_seed=5)
     synth.synthesize("something else entirely, said first", "en+m3", 150, 40, 60, rand_seed=1)
     again = synth.synthesize("she said it's fine", "en-us+f2", 170, 50, 50, rand_seed=5)
-    assert first.dtype == np.int16 and first.size > 0.3 * sc.ESPEAK_SAMPLE_RATE
+    assert first.dtype == np.int16 and first.size > 0.3 * espeak.ESPEAK_SAMPLE_RATE
     assert np.array_equal(first, again)
 
 
 def test_sentences_are_valid_distinct_and_seeded() -> None:
-    sentences = sc.make_sentences(400, 0)
+    sentences = grammar.make_sentences(400, 0)
     assert len(set(sentences)) == 400
     for text in sentences:
-        assert sc.check_sentence(text) == text
+        assert grammar.check_sentence(text) == text
         assert set(text) <= set(char_map)
     assert any("'" in t for t in sentences)
-    assert sc.make_sentences(400, 0) == sentences
-    assert sc.make_sentences(400, 1) != sentences
+    assert grammar.make_sentences(400, 0) == sentences
+    assert grammar.make_sentences(400, 1) != sentences
     with pytest.raises(ValueError):
-        sc.check_sentence("two words")
+        grammar.check_sentence("two words")
     with pytest.raises(ValueError):
-        sc.check_sentence("it costs 5 dollars")
+        grammar.check_sentence("it costs 5 dollars")
 
 
 def test_unusable_espeak_gives_clear_error(tmp_path) -> None:
-    with pytest.raises(sc.EspeakError, match="libespeak-ng not found"):
-        sc.EspeakSynthesizer(library_path=str(tmp_path / "libespeak-ng.so"))
+    with pytest.raises(espeak.EspeakError, match="libespeak-ng not found"):
+        espeak.EspeakSynthesizer(library_path=str(tmp_path / "libespeak-ng.so"))
     not_a_library = tmp_path / "libespeak-ng.so"
     not_a_library.write_bytes(b"this is not a shared library")
-    with pytest.raises(sc.EspeakError, match="cannot load libespeak-ng"):
-        sc.EspeakSynthesizer(library_path=str(not_a_library))
-    with pytest.raises(sc.EspeakError, match="not an espeak-ng-data folder"):
-        sc.EspeakSynthesizer(data_path=str(tmp_path))
+    with pytest.raises(espeak.EspeakError, match="cannot load libespeak-ng"):
+        espeak.EspeakSynthesizer(library_path=str(not_a_library))
+    with pytest.raises(espeak.EspeakError, match="not an espeak-ng-data folder"):
+        espeak.EspeakSynthesizer(data_path=str(tmp_path))
 
 
 def test_impossible_arguments_are_rejected(tmp_path) -> None:

@@ -17,7 +17,6 @@ import pytest
 
 import sample_models as sm
 import train_utils as tu
-from data_generator import AudioGenerator
 from tests.conftest import ROOT, make_tiny_corpus
 
 
@@ -70,6 +69,45 @@ def test_train_saves_history_weights_and_description(tiny_corpus, tmp_path):
     assert again == history
 
 
+def test_user_callbacks_run_inside_fit(tiny_corpus, tmp_path, capsys):
+    """train_model passes the user's own Keras callbacks to fit: CSVLogger writes one row per epoch
+    with the losses train_model returns; a finished run, loaded again, prints its record."""
+    import csv
+
+    train_json, valid_json = tiny_corpus
+    log = tmp_path / "log.csv"
+    history = tu.train_model(small_rnn(), "m.pickle", "m.h5", train_json, valid_json, minibatch_size=8, epochs=2,
+                             verbose=0, results_dir=str(tmp_path), callbacks=[keras.callbacks.CSVLogger(str(log))])
+    with open(log) as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    np.testing.assert_allclose([float(r["loss"]) for r in rows], history["loss"], rtol=1e-5)
+    np.testing.assert_allclose([float(r["val_loss"]) for r in rows], history["val_loss"], rtol=1e-5)
+    capsys.readouterr()
+    tu.train_model(small_rnn(), "m.pickle", "m.h5", train_json, valid_json, minibatch_size=8, epochs=2,
+                   verbose=0, results_dir=str(tmp_path))
+    out = capsys.readouterr().out
+    assert "already holds this model trained for 2 epochs" in out
+    assert f"Epoch 2/2 - {round(history['epoch_seconds'][1])}s - loss: {history['loss'][1]:.4f}" in out
+
+
+def test_early_stopping_finishes_the_run(tiny_corpus, tmp_path, capsys):
+    """A user's EarlyStopping ends the run as finished: no resume file, the description says so, and
+    the next identical call loads it instead of training on."""
+    train_json, valid_json = tiny_corpus
+    args = dict(train_json=train_json, valid_json=valid_json, minibatch_size=8, epochs=4, verbose=0,
+                results_dir=str(tmp_path))
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=0, min_delta=1e9)  # stops after epoch 2
+    history = tu.train_model(small_rnn(), "m.pickle", "m.h5", callbacks=[stop], **args)
+    assert len(history["loss"]) == 2 and not (tmp_path / "m.h5.resume.npz").exists()
+    with open(tmp_path / "m.json") as f:
+        training = json.load(f)["training"]
+    assert training["stopped_early"] is True and training["epochs_done"] == 2
+    capsys.readouterr()
+    assert tu.train_model(small_rnn(), "m.pickle", "m.h5", **args) == history
+    assert "already holds this model trained for 2 epochs" in capsys.readouterr().out
+
+
 def test_mfcc_training_and_dimension_check(tiny_corpus, tmp_path):
     train_json, valid_json = tiny_corpus
     model = sm.cnn_rnn_model(input_dim=13, filters=8, kernel_size=5, conv_stride=2, conv_border_mode="valid", units=8, verbose=False)
@@ -84,19 +122,18 @@ def test_resume_after_interruption_matches_uninterrupted_run(tiny_corpus, tmp_pa
     train_json, valid_json = tiny_corpus
     args = dict(train_json=train_json, valid_json=valid_json, minibatch_size=8, epochs=4, verbose=0)
     full = tu.train_model(small_rnn(), "a.pickle", "a.h5", results_dir=str(tmp_path / "a"), **args)
-    calls = {"n": 0}
-    original = AudioGenerator.batch_from_indices
 
-    def interrupt_in_epoch_3(self, partition, indices):
-        calls["n"] += partition == "train"
-        if calls["n"] == 2 * 3 + 2:  # 3 training batches per epoch: the 2nd batch of epoch 3
-            raise KeyboardInterrupt
-        return original(self, partition, indices)
+    class InterruptInEpoch3(keras.callbacks.Callback):  # as Ctrl-C would, in the training thread
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.epoch == 2 and batch == 1:  # the 2nd batch of epoch 3
+                raise KeyboardInterrupt
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
 
     with pytest.raises(KeyboardInterrupt):
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(AudioGenerator, "batch_from_indices", interrupt_in_epoch_3)
-            tu.train_model(small_rnn(), "b.pickle", "b.h5", results_dir=str(tmp_path / "b"), **args)
+        tu.train_model(small_rnn(), "b.pickle", "b.h5", results_dir=str(tmp_path / "b"), callbacks=[InterruptInEpoch3()],
+                       **args)
     with open(tmp_path / "b" / "b.pickle", "rb") as f:
         assert len(pickle.load(f)["loss"]) == 2  # epochs 1 and 2 finished before the interruption
     assert (tmp_path / "b" / "b.h5.resume.npz").exists()

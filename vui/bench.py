@@ -8,7 +8,7 @@ Modes, each model trained for one epoch from the same seed in a fresh process:
 
 - faithful: what the original did — TensorFlow backend (no XLA), features computed from audio for
   every batch, batches drawn at random (each padded to its longest clip);
-- default:  what ``train_model`` does now — the backend ``backend_setup`` picks (torch when installed),
+- default:  what ``train_model`` does — the backend ``vui.backend`` picks (torch when installed),
   features read from the on-disk cache (filled once beforehand, timed separately), batches of
   similar duration, the next batch prepared while the model trains.
 
@@ -27,6 +27,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import TYPE_CHECKING
+
+from create_desc_json import scan_corpus, split_by_speaker, write_corpus
+from data_generator import AudioGenerator, read_corpus
+from utils import load_audio, write_atomic
+from vui.decoding import DEFAULT_BEAM_WITH_LM, DecodingOptions, decode
+from vui.language_model import build_lm_from_corpora
+from vui.lm_scorer import LanguageModel
+from vui.synth_corpus import build_synthetic_corpus
+
+if TYPE_CHECKING:  # Keras loads only inside the functions that measure, each worker with its own backend
+    from vui.transcriber import Transcriber
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the project folder
 SHARED_TEST_CLEAN = os.path.join(ROOT, "..", "shared", "corpora", "LibriSpeech", "test-clean")
@@ -55,15 +67,11 @@ def machine_description() -> str:
 
 def prepare_corpus(folder: str, limit: int, valid_limit: int) -> tuple[str, str, str]:
     """(train_json, valid_json, description): test-clean split by speaker if present, else synthetic."""
-    from create_desc_json import scan_corpus, split_by_speaker, write_corpus
-
     if os.path.isdir(SHARED_TEST_CLEAN):
         scan = scan_corpus(SHARED_TEST_CLEAN, progress=False)
         train, valid = split_by_speaker(scan.entries, SHARED_TEST_CLEAN, valid_speakers=8)
         name = "LibriSpeech test-clean (32 training / 8 held-out speakers)"
     else:
-        from vui.synth_corpus import build_synthetic_corpus
-
         build_synthetic_corpus(os.path.join(folder, "synth"), n_utterances=max(300, limit + valid_limit),
                                train_json=os.path.join(folder, "t.json"), valid_json=os.path.join(folder, "v.json"),
                                progress=False)
@@ -90,7 +98,7 @@ def worker(mode: str, model_name: str, train_json: str, valid_json: str, cache_d
     model = getattr(sample_models, model_name)(**MODEL_CALLS[model_name], verbose=False)
     faithful = mode == "faithful"
     with tempfile.TemporaryDirectory() as results:
-        history = train_model(model, "b.pickle", "b.h5", train_json, valid_json, minibatch_size=minibatch_size,
+        history = train_model(model, "b.pickle", "b.weights.h5", train_json, valid_json, minibatch_size=minibatch_size,
                               epochs=1, verbose=0, results_dir=results, bucket_by_duration=not faithful,
                               cache_dir=None if faithful else cache_dir)
     if not history["loss"]:  # the loss became NaN: train_model stopped and said so
@@ -101,7 +109,6 @@ def worker(mode: str, model_name: str, train_json: str, valid_json: str, cache_d
 
 def fill_cache(train_json: str, valid_json: str, cache_dir: str) -> float:
     """Compute every utterance's features into the cache; returns the seconds it took."""
-    from data_generator import AudioGenerator, read_corpus
 
     gen = AudioGenerator(cache_dir=cache_dir)
     start = time.perf_counter()
@@ -111,29 +118,28 @@ def fill_cache(train_json: str, valid_json: str, cache_dir: str) -> float:
     return time.perf_counter() - start
 
 
-def _time_transcription(transcriber, files: list[str], batch_size: int, lm=None) -> float:
-    """Seconds to transcribe `files` (features included) in batches of similar length, as transcribe.py does."""
-    from vui.decoding import decode
-
+def _time_transcription(transcriber: Transcriber, files: list[str], batch_size: int,
+                        lm: LanguageModel | None = None) -> float:
+    """Seconds to transcribe `files` (features included) in batches of similar length, as vui.transcribe
+    does: greedy, or with `lm` (a fresh one, not tuned) beam search with the default settings."""
+    options = DecodingOptions.for_lm(lm)
     start = time.perf_counter()
     for probs in transcriber.probabilities_by_length([transcriber.features(f) for f in files], batch_size):
-        decode(probs, 32 if lm is not None else 0, lm, 0.5, 1.0)
+        decode(probs, options, lm)
     return time.perf_counter() - start
 
 
 def transcription_rtf(train_json: str, valid_json: str, cache_dir: str, n_files: int = 40) -> dict:
     """Real-time factor of transcription: the seed's final model (trained one epoch here) and the
-    shipped model (results/vui_model.h5, when present), greedy one file at a time and in batches
+    shipped model (results/vui_model.weights.h5, when present), greedy one file at a time and in batches
     of 16, and beam + LM one file at a time."""
     from vui import backend  # noqa: F401
     import keras
 
     import sample_models
-    from data_generator import read_corpus
-    from vui.decoding import SHIPPED_MODEL, Transcriber
-    from vui.language_model import LanguageModel, build_lm_from_corpora
+    from vui.saved_model import SHIPPED_MODEL
+    from vui.transcriber import Transcriber
     from train_utils import train_model
-    from utils import load_audio
 
     keras.utils.set_random_seed(0)
     files = read_corpus(valid_json).audio_paths[:n_files]
@@ -141,11 +147,11 @@ def transcription_rtf(train_json: str, valid_json: str, cache_dir: str, n_files:
     out = {"files": len(files), "audio_seconds": round(audio, 1), "backend": keras.backend.backend(), "models": {}}
     with tempfile.TemporaryDirectory() as results:
         model = sample_models.final_model(**MODEL_CALLS["final_model"], verbose=False)
-        train_model(model, "t.pickle", "t.h5", train_json, valid_json, epochs=1, verbose=0, results_dir=results, cache_dir=cache_dir)
+        train_model(model, "t.pickle", "t.weights.h5", train_json, valid_json, epochs=1, verbose=0, results_dir=results, cache_dir=cache_dir)
         lm_path = os.path.join(results, "lm.arpa")
         build_lm_from_corpora([train_json], lm_path, exclude_jsons=[valid_json], drop_excluded=True)
         lm = LanguageModel(lm_path)
-        weights = {"final_model": os.path.join(results, "t.h5")}
+        weights = {"final_model": os.path.join(results, "t.weights.h5")}
         if os.path.exists(SHIPPED_MODEL):
             weights["shipped vui_model"] = SHIPPED_MODEL
         for name, path in weights.items():
@@ -153,7 +159,7 @@ def transcription_rtf(train_json: str, valid_json: str, cache_dir: str, n_files:
             _time_transcription(transcriber, files[:2], 1)  # warm-up
             row = {}
             for mode, batch, use_lm in (("greedy, 1 file at a time", 1, None), ("greedy, batches of 16", 16, None),
-                                        ("beam 32 + LM, 1 file at a time", 1, lm)):
+                                        (f"beam {DEFAULT_BEAM_WITH_LM} + LM, 1 file at a time", 1, lm)):
                 seconds = _time_transcription(transcriber, files, batch, use_lm)
                 row[mode] = {"seconds": round(seconds, 2), "x_real_time": round(audio / seconds, 1)}
             out["models"][name] = row
@@ -163,8 +169,6 @@ def transcription_rtf(train_json: str, valid_json: str, cache_dir: str, n_files:
 def scaled_corpus(train_json: str, folder: str, copies: int) -> str:
     """A corpus `copies` times the size of `train_json` with every utterance a distinct file (symbolic
     links under `folder`), so features are computed, cached and streamed `copies` times over."""
-    from create_desc_json import write_corpus
-
     with open(train_json, encoding="utf-8") as f:
         entries = [json.loads(line) for line in f if line.strip()]
     out = []
@@ -190,14 +194,13 @@ def memory_worker(train_json: str, valid_json: str, cache_dir: str) -> dict:
     import keras
 
     import sample_models
-    from data_generator import read_corpus
     from train_utils import train_model
 
     keras.utils.set_random_seed(0)
     model = sample_models.conv_bigru_model(input_dim=161, filters=32, units=32, recur_layers=1, cell="lstm", verbose=False)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as results:
-        train_model(model, "m.pickle", "m.h5", train_json, valid_json, epochs=1, verbose=0, results_dir=results,
+        train_model(model, "m.pickle", "m.weights.h5", train_json, valid_json, epochs=1, verbose=0, results_dir=results,
                     cache_dir=cache_dir, optimizer=keras.optimizers.Adam(1e-3))
     return {"utterances": len(read_corpus(train_json).audio_paths), "seconds": round(time.perf_counter() - start, 1),
             "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -219,8 +222,6 @@ def memory_scaling(train_json: str, valid_json: str, folder: str, scales: tuple[
 
 def append_section(path: str, argv: list[str] | None, body: str) -> None:
     """Append a Markdown section headed by this command line, with the machine, to `path` (atomically)."""
-    from utils import write_atomic
-
     old = open(path, encoding="utf-8").read() if os.path.exists(path) else ""
     command = " ".join(argv if argv is not None else sys.argv[1:])
     write_atomic(path, (old + f"\n## `python -m vui.bench {command}`\n\nMachine: {machine_description()}. {body}").encode("utf-8"))
@@ -297,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         rtf = run_worker(["--rtf-worker", train_json, valid_json, cache], None)
     n = args.limit
     lines = [
-        f"| model | faithful s/epoch | default s/epoch | faithful utt/s | default utt/s | speed-up | first-epoch loss faithful / default | val loss faithful / default |",
+        "| model | faithful s/epoch | default s/epoch | faithful utt/s | default utt/s | speed-up | first-epoch loss faithful / default | val loss faithful / default |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for model, f, d in rows:

@@ -37,6 +37,8 @@ import urllib.error
 import urllib.request
 from typing import Iterator, Mapping, Sequence
 
+from tqdm import tqdm
+
 from create_desc_json import scan_corpus, write_corpus
 
 # MD5 sums of the archives, as published in https://www.openslr.org/resources/12/md5sum.txt
@@ -136,8 +138,6 @@ def _fetch_once(
     url: str, part: str, expected_bytes: int | None, progress: bool, timeout_s: float, chunk_bytes: int
 ) -> None:
     """One attempt at bringing `part` to the whole file, resuming from its current length."""
-    from tqdm import tqdm
-
     offset = os.path.getsize(part) if os.path.exists(part) else 0
     try:
         response = _open(url, offset, timeout_s)
@@ -195,18 +195,9 @@ def _fetch_once(
         )
 
 
-def download_file(
-    url: str,
-    path: str,
-    expected_md5: str | None,
-    *,
-    expected_bytes: int | None = None,
-    retries: int = RETRIES,
-    retry_wait_s: float = RETRY_WAIT_S,
-    progress: bool = True,
-    timeout_s: float = TIMEOUT_S,
-    chunk_bytes: int = CHUNK_BYTES,
-) -> str:
+def download_file(url: str, path: str, expected_md5: str | None, *, expected_bytes: int | None = None,
+                  retries: int = RETRIES, retry_wait_s: float = RETRY_WAIT_S, progress: bool = True,
+                  timeout_s: float = TIMEOUT_S, chunk_bytes: int = CHUNK_BYTES) -> str:
     """Download `url` to `path` through ``path + '.part'``, resuming a partial download.
 
     A dropped connection is resumed up to `retries` times in this call; after that the ``.part``
@@ -293,18 +284,9 @@ def subset_dir(dest: str, name: str) -> str:
     return os.path.join(dest, "LibriSpeech", name)
 
 
-def fetch_subset(
-    name: str,
-    dest: str,
-    base_url: str = BASE_URL,
-    md5_table: Mapping[str, str] = SUBSET_MD5,
-    *,
-    keep_archive: bool = True,
-    progress: bool = True,
-    retries: int = RETRIES,
-    retry_wait_s: float = RETRY_WAIT_S,
-    timeout_s: float = TIMEOUT_S,
-) -> str:
+def fetch_subset(name: str, dest: str, base_url: str = BASE_URL, md5_table: Mapping[str, str] = SUBSET_MD5, *,
+                 keep_archive: bool = True, progress: bool = True, retries: int = RETRIES,
+                 retry_wait_s: float = RETRY_WAIT_S, timeout_s: float = TIMEOUT_S) -> str:
     """Download, verify and unpack one subset unless already done; returns its folder."""
     folder = subset_dir(dest, name)
     marker = os.path.join(folder, COMPLETE_MARKER)

@@ -1,8 +1,8 @@
 """Evaluating trained models: character and word error rates (CER/WER, jiwer) over a whole corpus
-file with greedy, beam or beam + language-model decoding; loss histories from results/*.pickle, the
-seed's two-panel loss plot and a comparison table.
+file with greedy, beam or beam + language-model decoding (vui.decoding.DecodingOptions); loss
+histories from results/*.pickle (vui.display plots them) and a comparison table.
 
-    python -m vui.evaluate --corpus valid_corpus.json      # the shipped model and LM (results/vui_model.h5)
+    python -m vui.evaluate --corpus valid_corpus.json      # the shipped model and LM (results/vui_model.weights.h5)
     python -m vui.evaluate --weights results/model_end.h5 --corpus valid_corpus.json
     python -m vui.evaluate --weights results/model_end.h5 --corpus valid_corpus.json --lm results/lm.arpa --beam 32
     python -m vui.evaluate --weights results/model_end.h5 --corpus valid_corpus.json --lm results/lm.arpa --tune
@@ -24,9 +24,19 @@ import os
 import pickle
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 
+import jiwer
 import numpy as np
+from tqdm.auto import tqdm
+
+from data_generator import read_corpus
+from utils import write_atomic
+from vui.decoding import GREEDY, DecodingOptions, add_decoding_arguments, decode
+from vui.language_model import check_lm_excludes
+from vui.lm_scorer import LanguageModel
+from vui.saved_model import ModelFileError, default_model_and_lm, description_path, read_description, weights_of
+from vui.transcriber import Transcriber
 
 
 def _same_corpus(a: str, b: str) -> bool:
@@ -42,10 +52,8 @@ def _same_corpus(a: str, b: str) -> bool:
 def validated_on(results_dir: str, name: str) -> str | None:
     """The validation corpus file that results/<name>'s losses were measured on, from the description
     train_model saved beside them (None when there is none)."""
-    from vui.decoding import ModelFileError, read_description
-
     try:
-        description = read_description(os.path.join(results_dir, name + ".h5"))
+        description = read_description(weights_of(results_dir, name))
     except ModelFileError:
         return None
     training = description.get("training") if isinstance(description, dict) else None
@@ -71,40 +79,6 @@ def load_histories(results_dir: str = "results", valid_json: str | None = None) 
         if history.get("loss"):
             histories[name] = history
     return histories
-
-
-def plot_loss_comparison(results_dir: str = "results", histories: dict[str, dict] | None = None,
-                         path: str | None = None) -> None:
-    """Training (left) and validation (right) CTC loss per epoch for every saved model, shown (and
-    saved to `path` if given). As the seed's notebook did, a second row repeats the plot without
-    model_0, whose loss is several times the others' and flattens their curves."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-    from matplotlib.ticker import MaxNLocator
-
-    histories = histories if histories is not None else load_histories(results_dir)
-    if not histories:
-        raise ValueError(f"no loss histories (*.pickle) in {results_dir}: train a model first")
-    rows = [histories]
-    if "model_0" in histories and len(histories) > 1:
-        rows.append({name: h for name, h in histories.items() if name != "model_0"})
-    sns.set_style(style="white")
-    fig, axes = plt.subplots(len(rows), 2, figsize=(16, 5 * len(rows)), squeeze=False)
-    longest = max(len(h["loss"]) for h in histories.values())
-    for row, shown in zip(axes, rows):
-        for ax, key, label in ((row[0], "loss", "Training Loss"), (row[1], "val_loss", "Validation Loss")):
-            for name, history in shown.items():
-                epochs = range(1, len(history[key]) + 1)
-                ax.plot(epochs, history[key], marker="o" if longest < 6 else None, label=name)
-            ax.set_xlim([1, max(longest, 2)])
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_xlabel("Epoch")
-            ax.set_ylabel(label + ("" if len(shown) == len(histories) else " (without model_0)"))
-            ax.legend()
-    fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=100)
-    plt.show()
 
 
 def summarize_histories(histories: dict[str, dict]) -> str:
@@ -138,22 +112,18 @@ class Evaluation:
     hypotheses: list[str]
     paths: list[str]
     decode_seconds: float = 0.0
-    settings: dict = field(default_factory=dict)
+    options: DecodingOptions = GREEDY
 
 
 def error_rates(references: list[str], hypotheses: list[str]) -> tuple[float, float]:
     """(CER, WER) over whole lists, as jiwer computes them (errors / reference length)."""
-    import jiwer
-
     return float(jiwer.cer(references, hypotheses)), float(jiwer.wer(references, hypotheses))
 
 
-def corpus_probabilities(transcriber, corpus_json: str, batch_size: int = 16, progress: bool = True):
-    """(paths, texts, softmax outputs) for every usable utterance of a corpus file (any duration)."""
-    from tqdm.auto import tqdm
-
-    from data_generator import read_corpus
-
+def corpus_probabilities(transcriber: Transcriber, corpus_json: str, batch_size: int = 16,
+                         progress: bool = True) -> tuple[list[str], list[str], list[np.ndarray]]:
+    """(paths, texts, softmax outputs (frames, 29) each) for every usable utterance of a corpus file
+    (any duration)."""
     corpus = read_corpus(corpus_json)
     if not corpus.audio_paths:
         raise ValueError(f"{corpus_json}: no usable utterances")
@@ -169,43 +139,41 @@ def corpus_probabilities(transcriber, corpus_json: str, batch_size: int = 16, pr
     return corpus.audio_paths, corpus.texts, probs
 
 
-def decode_all(probs, beam: int = 0, lm=None, alpha: float = 0.5, beta: float = 1.0, progress: bool = False) -> list[str]:
-    """Decode every utterance: greedy when beam is 0, else prefix beam search (with `lm` if given)."""
-    from tqdm.auto import tqdm
-
-    from vui.decoding import decode, is_greedy
-
-    return [decode(p, beam, lm, alpha, beta)
-            for p in tqdm(probs, desc="Decoding", unit="utt", disable=is_greedy(beam, lm) or not progress)]
+def decode_all(probs: list[np.ndarray], options: DecodingOptions = GREEDY, lm: LanguageModel | None = None,
+               progress: bool = False) -> list[str]:
+    """Decode every utterance's softmax outputs as `options` say (`lm`: options.lm_path, loaded)."""
+    return [decode(p, options, lm)
+            for p in tqdm(probs, desc="Decoding", unit="utt", disable=options.is_greedy or not progress)]
 
 
-def evaluate_decoding(paths, texts, probs, beam=0, lm=None, alpha=0.5, beta=1.0, progress=False) -> Evaluation:
-    """Decode and score; the settings and decoding time are kept with the result."""
+def evaluate_decoding(paths: list[str], texts: list[str], probs: list[np.ndarray],
+                      options: DecodingOptions = GREEDY, lm: LanguageModel | None = None,
+                      progress: bool = False) -> Evaluation:
+    """Decode and score; the options and decoding time are kept with the result."""
     start = time.perf_counter()
-    hyps = decode_all(probs, beam, lm, alpha, beta, progress)
+    hyps = decode_all(probs, options, lm, progress)
     seconds = time.perf_counter() - start
     cer, wer = error_rates(texts, hyps)
-    settings = {"beam": beam, "lm": getattr(lm, "path", None), "alpha": alpha if lm else None, "beta": beta if lm else None}
-    return Evaluation(cer, wer, list(texts), hyps, list(paths), seconds, settings)
+    return Evaluation(cer, wer, list(texts), hyps, list(paths), seconds, options)
 
 
-def tune_lm_weights(texts, probs, lm, beam: int, alphas=(0.3, 0.5, 0.8, 1.2), betas=(0.0, 1.0, 2.0, 3.0),
-                    progress: bool = True) -> tuple[float, float, Evaluation]:
-    """Grid search of (alpha, beta) by WER on the given (validation) utterances."""
-    from tqdm.auto import tqdm
-
+def tune_lm_weights(texts: list[str], probs: list[np.ndarray], lm: LanguageModel, beam: int,
+                    alphas: tuple[float, ...] = (0.3, 0.5, 0.8, 1.2), betas: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0),
+                    progress: bool = True) -> tuple[DecodingOptions, Evaluation]:
+    """Grid search of (alpha, beta) by WER (then CER) on the given (validation) utterances, beam
+    search `beam` wide with `lm`: the best options and their evaluation."""
+    base = DecodingOptions.for_lm(lm, beam)
     best = None
     for alpha, beta in tqdm(list(itertools.product(alphas, betas)), desc="Tuning", disable=not progress):
-        result = evaluate_decoding([""] * len(texts), texts, probs, beam, lm, alpha, beta)
-        if best is None or (result.wer, result.cer) < (best[2].wer, best[2].cer):
-            best = (alpha, beta, result)
+        options = replace(base, alpha=alpha, beta=beta)
+        result = evaluate_decoding([""] * len(texts), texts, probs, options, lm)
+        if best is None or (result.wer, result.cer) < (best[1].wer, best[1].cer):
+            best = (options, result)
     return best
 
 
 def write_report(path: str, evaluation: Evaluation) -> None:
     """One TSV line per utterance: audio path, CER, WER, reference, hypothesis (atomically)."""
-    from utils import write_atomic
-
     lines = ["path\tcer\twer\treference\thypothesis"]
     for p, ref, hyp in zip(evaluation.paths, evaluation.references, evaluation.hypotheses):
         cer, wer = error_rates([ref], [hyp])
@@ -214,23 +182,22 @@ def write_report(path: str, evaluation: Evaluation) -> None:
 
 
 def comparison_table(results_dir: str = "results", corpus_json: str = "valid_corpus.json", lm_path: str | None = None,
-                     beam: int = 32, alpha: float = 0.5, beta: float = 1.0, progress: bool = False,
-                     models: list[str] | None = None):
+                     beam: int | None = None, alpha: float | None = None, beta: float | None = None,
+                     progress: bool = False, models: list[str] | None = None):
     """A pandas DataFrame: model, parameters, best val loss, greedy CER/WER and (with lm_path) beam+LM CER/WER
     of every saved model in `results_dir` validated on `corpus_json` (see load_histories), or of those
-    named in `models` (by file stem, e.g. 'model_end') whatever they were validated on."""
-    import pandas as pd
-
-    from vui.decoding import ModelFileError, Transcriber, read_description, spec_path_for_weights
-    from vui.language_model import LanguageModel
+    named in `models` (by file stem, e.g. 'model_end') whatever they were validated on. Decoding
+    settings not given are the LM's tuned ones or the defaults (DecodingOptions.for_lm)."""
+    import pandas as pd  # a slow import, needed only for this table
 
     lm = LanguageModel(lm_path) if lm_path else None
+    options = DecodingOptions.for_lm(lm, beam, alpha, beta)
     rows = []
     for name, history in load_histories(results_dir, None if models else corpus_json).items():
         if models is not None and name not in models:
             continue
-        weights = os.path.join(results_dir, name + ".h5")
-        if not (os.path.exists(weights) and os.path.exists(spec_path_for_weights(weights))):
+        weights = weights_of(results_dir, name)
+        if not (os.path.exists(weights) and os.path.exists(description_path(weights))):
             continue
         if read_description(weights).get("builder") is None:
             print(f"{name}: left out of the error-rate table: it was not built by a sample_models builder, so it "
@@ -247,7 +214,7 @@ def comparison_table(results_dir: str = "results", corpus_json: str = "valid_cor
                "params": transcriber.model.count_params(), "best val loss": round(min(history["val_loss"]), 1),
                "epochs": len(history["val_loss"]), "greedy CER": round(greedy.cer, 3), "greedy WER": round(greedy.wer, 3)}
         if lm is not None:
-            with_lm = evaluate_decoding(paths, texts, probs, beam, lm, alpha, beta)
+            with_lm = evaluate_decoding(paths, texts, probs, options, lm)
             row.update({"LM CER": round(with_lm.cer, 3), "LM WER": round(with_lm.wer, 3)})
         rows.append(row)
     return pd.DataFrame(rows).set_index("model") if rows else pd.DataFrame()
@@ -256,43 +223,34 @@ def comparison_table(results_dir: str = "results", corpus_json: str = "valid_cor
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="CER/WER of a trained model over a corpus file")
     parser.add_argument("--weights", help="weights saved by train_model, e.g. results/model_end.h5 "
-                        "(default: the shipped model, results/vui_model.h5)")
+                        "(default: the shipped model, results/vui_model.weights.h5)")
     parser.add_argument("--corpus", required=True, help="JSON-lines corpus file to evaluate on")
-    parser.add_argument("--lm", help="ARPA language model (language_model.py builds one; default with the "
-                        "shipped model: the shipped LM, results/vui_lm.arpa)")
-    parser.add_argument("--no-lm", action="store_true", help="no language model (greedy unless --beam)")
-    parser.add_argument("--beam", type=int, default=None, help="beam width (default: greedy; 32 with --lm)")
-    parser.add_argument("--alpha", type=float, default=None, help="LM weight (default: the LM's tuned value or 0.5)")
-    parser.add_argument("--beta", type=float, default=None, help="word insertion bonus (default: tuned or 1.0)")
+    add_decoding_arguments(parser)
     parser.add_argument("--tune", action="store_true", help="grid-search alpha and beta on this (validation) corpus")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--report", help="per-utterance TSV report to write")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
-    from vui.decoding import ModelFileError, Transcriber, decoding_settings, default_model_and_lm, is_greedy
 
-    args.weights, args.lm = default_model_and_lm(args.weights, args.lm, args.no_lm)
     try:
+        args.weights, args.lm = default_model_and_lm(args.weights, args.lm, args.no_lm)
         transcriber = Transcriber(args.weights)
         lm = None
         if args.lm:
-            from vui.language_model import LanguageModel, check_lm_excludes
-
             check_lm_excludes(args.lm, args.corpus)
             lm = LanguageModel(args.lm)
         paths, texts, probs = corpus_probabilities(transcriber, args.corpus, args.batch_size, not args.quiet)
     except (ModelFileError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    beam, alpha, beta = decoding_settings(lm, args.beam, args.alpha, args.beta)
+    options = DecodingOptions.from_args(args, lm)
     if args.tune:
         if lm is None:
             parser.error("--tune needs --lm")
-        alpha, beta, _ = tune_lm_weights(texts, probs, lm, beam, progress=not args.quiet)
-        print(f"tuned on {args.corpus}: alpha={alpha} beta={beta}")
-    result = evaluate_decoding(paths, texts, probs, beam, lm, alpha, beta, progress=not args.quiet)
-    mode = "greedy" if is_greedy(beam, lm) else f"beam {beam}" + (f" + LM (alpha={alpha}, beta={beta})" if lm else "")
-    print(f"{args.corpus}: {len(texts)} utterances, {mode}: CER {result.cer:.4f}  WER {result.wer:.4f}")
+        options, _ = tune_lm_weights(texts, probs, lm, options.beam, progress=not args.quiet)
+        print(f"tuned on {args.corpus}: alpha={options.alpha} beta={options.beta}")
+    result = evaluate_decoding(paths, texts, probs, options, lm, progress=not args.quiet)
+    print(f"{args.corpus}: {len(texts)} utterances, {options.describe()}: CER {result.cer:.4f}  WER {result.wer:.4f}")
     if args.report:
         write_report(args.report, result)
         print(f"per-utterance report: {args.report}")

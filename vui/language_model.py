@@ -1,4 +1,4 @@
-"""Word n-gram language model for CTC beam-search decoding: estimation, scoring and data guards.
+"""Word n-gram language model for CTC beam-search decoding: estimation, ARPA files and data guards.
 
 ``build_arpa(sentences, order)`` estimates an interpolated modified Kneser-Ney model (Chen & Goodman
 1998, as KenLM's ``lmplz`` does it) and returns it as ARPA text:
@@ -16,9 +16,7 @@
 The ARPA file lists the full interpolated probability of every seen n-gram and ``gamma(h)`` as the
 backoff weight of context ``h``, so ordinary backoff scoring (``p(w|h) = gamma(h) p(w|h')`` for an
 unseen ``hw``) reproduces the interpolated model exactly and every ``p(.|h)`` sums to one.
-
-``LanguageModel(arpa_path)`` scores words one at a time for a decoder, through the ``kenlm`` module
-when it can be imported and through a pure-Python backoff scorer otherwise (``.backend`` says which).
+``read_arpa`` reads such a file back; scoring it word by word for a decoder is ``vui.lm_scorer``'s job.
 
 Evaluation transcripts must never be LM text: ``build_lm_from_corpora`` refuses to build a model
 whose sentences include a transcript of an ``exclude_jsons`` corpus, and records the SHA-1 of every
@@ -34,7 +32,6 @@ Command line::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import math
@@ -44,7 +41,7 @@ import time
 import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from typing import Any, Hashable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from utils import normalize_transcript, write_atomic
 
@@ -57,7 +54,6 @@ BOS_LOG10_PROB: float = -99.0  # <s> is never predicted
 ARPA_DECIMALS: int = 7  # log10 values to 1e-7: sums of probabilities stay within 1e-6 of one
 SIDECAR_SUFFIX: str = ".json"
 SIDECAR_FORMAT: str = "vui-lm-sources/1"
-BACKENDS: tuple[str, ...] = ("kenlm", "python")
 
 NGram = tuple[str, ...]
 
@@ -187,7 +183,7 @@ def build_arpa(sentences: Iterable[str], order: int = DEFAULT_ORDER) -> str:
     return format_arpa(kneser_ney(sentences, order))
 
 
-# --- scoring ------------------------------------------------------------------------------------
+# --- reading ARPA files ------------------------------------------------------------------------
 
 
 class ArpaError(ValueError):
@@ -246,140 +242,6 @@ def read_arpa(path: str) -> tuple[list[dict[NGram, float]], dict[NGram, float]]:
     return probs, backoffs
 
 
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Silence the process's stderr (file descriptor 2, which C++ code writes to) for the block."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as devnull:
-            os.dup2(devnull.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def _import_kenlm() -> Any | None:
-    """The kenlm module, or None where it is not installed."""
-    try:
-        import kenlm
-    except ImportError:
-        return None
-    return kenlm
-
-
-def _read_tuned(arpa_path: str) -> dict:
-    """The sidecar's ``tuned`` entry ({'alpha', 'beta', 'beam', ...}), or {} when there is none."""
-    try:
-        with open(sidecar_path(arpa_path), encoding="utf-8") as f:
-            tuned = json.load(f).get("tuned") or {}
-    except (OSError, ValueError, AttributeError):
-        return {}
-    return tuned if isinstance(tuned, dict) else {}
-
-
-def save_tuned(arpa_path: str, tuned: dict) -> None:
-    """Record decoding weights tuned for this LM (alpha, beta, beam, ...) in its sidecar, atomically;
-    LanguageModel reads them back as ``.tuned``."""
-    path = sidecar_path(arpa_path)
-    with open(path, encoding="utf-8") as f:
-        sidecar = json.load(f)
-    sidecar["tuned"] = tuned
-    write_atomic(path, (json.dumps(sidecar, indent=1) + "\n").encode("utf-8"))
-
-
-class LanguageModel:
-    """Incremental word scoring (log10) with an ARPA model, for beam-search decoding.
-
-    ``backend`` is "kenlm" (the kenlm module, used when importable) or "python" (a pure-Python
-    backoff scorer); pass backend= to choose. States are opaque, hashable and comparable: equal
-    states give equal scores for every continuation, so a decoder may merge hypotheses on them.
-    Words outside the vocabulary score as ``<unk>``.
-    """
-
-    def __init__(self, arpa_path: str, backend: str | None = None) -> None:
-        if backend not in (None, *BACKENDS):
-            raise ValueError(f"backend must be one of {BACKENDS} or None, not {backend!r}")
-        if not os.path.exists(arpa_path):
-            raise FileNotFoundError(f"{arpa_path}: language model file not found")
-        self.path = os.fspath(arpa_path)
-        # Decoding weights tuned for this LM on a validation set (train_recipe.py saves them in the
-        # sidecar); transcribe.py and the notebook use them unless told otherwise.
-        self.tuned: dict = _read_tuned(self.path)
-        kenlm = _import_kenlm() if backend in (None, "kenlm") else None
-        if backend == "kenlm" and kenlm is None:
-            raise ImportError("backend='kenlm' needs the kenlm module (pip install kenlm)")
-        self.backend: str = "kenlm" if kenlm is not None else "python"
-        if kenlm is not None:
-            self._kenlm = kenlm
-            config = kenlm.Config()
-            config.show_progress = False  # KenLM draws a loading bar on stderr for ARPA files otherwise
-            with _quiet_stderr():  # and says "Loading the LM will be faster if ..." from C++, unconfigurably
-                self._model = kenlm.Model(self.path, config)
-            self.order: int = int(self._model.order)
-        else:
-            self._probs, self._backoffs = read_arpa(self.path)
-            self.order = len(self._probs)
-            self._unigrams = self._probs[0]
-
-    def __repr__(self) -> str:
-        return f"LanguageModel({self.path!r}, backend={self.backend!r}, order={self.order})"
-
-    def __contains__(self, word: str) -> bool:
-        """Whether `word` is in the model's vocabulary."""
-        if self.backend == "kenlm":
-            return word in self._model
-        return (word,) in self._unigrams
-
-    def begin_state(self) -> Hashable:
-        """The state at the start of a sentence (after <s>)."""
-        if self.backend == "kenlm":
-            state = self._kenlm.State()
-            self._model.BeginSentenceWrite(state)
-            return state
-        return (BOS,) if self.order > 1 else ()
-
-    def _python_score(self, context: NGram, word: str) -> float:
-        """log10 p(word | context) by ARPA backoff."""
-        backoff = 0.0
-        for k in range(len(context), -1, -1):
-            ngram = context[len(context) - k :] + (word,)
-            prob = self._probs[k].get(ngram)
-            if prob is not None:
-                return backoff + prob
-            backoff += self._backoffs.get(ngram[:-1], 0.0)
-        raise AssertionError("unreachable: every word has a unigram (<unk> for unknown ones)")
-
-    def score_word(self, state: Hashable, word: str) -> tuple[float, Hashable]:
-        """(log10 p(word | state), the state after word)."""
-        if self.backend == "kenlm":
-            out = self._kenlm.State()
-            return self._model.BaseScore(state, word, out), out
-        if (word,) not in self._unigrams:
-            word = UNK
-        score = self._python_score(state, word)
-        new = (state + (word,))[1 - self.order :] if self.order > 1 else ()
-        while new and new not in self._probs[len(new) - 1]:  # a context no n-gram extends: drop it
-            new = new[1:]
-        return score, new
-
-    def score_end(self, state: Hashable) -> float:
-        """log10 p(</s> | state)."""
-        if self.backend == "kenlm":
-            return self._model.BaseScore(state, EOS, self._kenlm.State())
-        return self._python_score(state, EOS)
-
-    def score_sentence(self, text: str) -> float:
-        """Total log10 probability of a sentence, with <s> and </s>."""
-        state = self.begin_state()
-        total = 0.0
-        for word in text.split():
-            score, state = self.score_word(state, word)
-            total += score
-        return total + self.score_end(state)
-
-
 # --- corpora, guards and sidecar ----------------------------------------------------------------
 
 
@@ -399,22 +261,10 @@ def read_transcripts(corpus_json: str) -> tuple[list[str], int]:
     A line that is not a JSON object with a "text" that normalises to a non-empty transcript is
     skipped and counted; blank lines are ignored.
     """
-    texts: list[str] = []
-    skipped = 0
-    with open(corpus_json, encoding="utf-8") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            try:
-                spec = json.loads(line)
-                text = normalize_transcript(str(spec["text"]))
-            except (ValueError, KeyError, TypeError):
-                skipped += 1
-                continue
-            if text:
-                texts.append(text)
-            else:
-                skipped += 1
+    def transcript(line: str) -> str:
+        return normalize_transcript(str(json.loads(line)["text"]))
+
+    texts, skipped = _normalised_lines(corpus_json, transcript)
     if skipped:
         warnings.warn(f"{corpus_json}: skipped {skipped} line(s) without a usable transcript", stacklevel=2)
     return texts, skipped
@@ -422,17 +272,26 @@ def read_transcripts(corpus_json: str) -> tuple[list[str], int]:
 
 def read_text(text_path: str) -> tuple[list[str], int]:
     """Normalised sentences of a plain text file (one per line), and the lines that could not be."""
-    sentences: list[str] = []
+    return _normalised_lines(text_path, normalize_transcript)
+
+
+def _normalised_lines(path: str, parse: Callable[[str], str]) -> tuple[list[str], int]:
+    """parse() of every non-blank line of a text file, and how many lines it failed on or made empty."""
+    texts: list[str] = []
     skipped = 0
-    with open(text_path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8") as f:
         for line in f:
             if not line.strip():
                 continue
             try:
-                sentences.append(normalize_transcript(line))
-            except ValueError:
+                text = parse(line)
+            except (ValueError, KeyError, TypeError):
+                text = ""
+            if text:
+                texts.append(text)
+            else:
                 skipped += 1
-    return sentences, skipped
+    return texts, skipped
 
 
 def _overlap(corpus_json: str, hashes: set[str]) -> tuple[int, int]:

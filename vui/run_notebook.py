@@ -4,7 +4,7 @@
     python -m vui.run_notebook --full          # the capstone's run: 20 epochs per model, every section
     python -m vui.run_notebook --epochs 5 --train-json train_corpus.json --valid-json valid_corpus.json
 
-With no corpus files present, the offline corpus is synthesised first (synth_corpus.py) and the
+With no corpus files present, the offline corpus is synthesised first (vui/synth_corpus.py) and the
 corpus files are written for it. The executed notebook goes to ``vui_notebook.executed.ipynb`` and
 the HTML, plots embedded, to ``vui_notebook.html`` (``--output`` changes the stem). Progress is
 shown per cell; each training's own progress is in the notebook's outputs.
@@ -13,10 +13,18 @@ shown per cell; each training's own progress is in the notebook's outputs.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import re
 import sys
 import time
+
+import nbformat
+import papermill
+from nbconvert import HTMLExporter
+
+from utils import write_atomic
+from vui.synth_corpus import build_synthetic_corpus
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the project folder
 NOTEBOOK = os.path.join(ROOT, "vui_notebook.ipynb")
@@ -49,8 +57,6 @@ def ensure_corpus(train_json: str, valid_json: str, utterances: int) -> None:
     if any(have):
         missing = valid_json if have[0] else train_json
         raise SystemExit(f"error: {missing} is missing (its partner exists); write both corpus files")
-    from vui.synth_corpus import build_synthetic_corpus
-
     print(f"No corpus files: synthesising the offline corpus ({utterances} utterances) ...", flush=True)
     n_train, n_valid = build_synthetic_corpus(
         out_dir=os.path.join("data", "synth"), n_utterances=utterances, train_json=train_json, valid_json=valid_json
@@ -71,11 +77,6 @@ def shown_path(path: str) -> str:
 def export_html(executed: str, html_path: str) -> None:
     """The executed notebook as one self-contained HTML page: plots and the markdown cells' diagrams
     embedded (nothing links to images/), parameters shown without this machine's folders."""
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    from utils import write_atomic
-
     nb = nbformat.read(executed, as_version=4)
     for cell in nb.cells:
         if "injected-parameters" in cell.metadata.get("tags", []):
@@ -104,11 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     ensure_corpus(args.train_json, args.valid_json, args.utterances)
 
-    import papermill
-
     if args.log_output:  # papermill logs cell output through `logging`, silent unless configured
-        import logging
-
         logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     executed, html = f"{args.output}.executed.ipynb", f"{args.output}.html"

@@ -1,7 +1,7 @@
 """Train the seed notebook's Models 0-4 and final model with the seed's own settings and print their
 losses per epoch beside the seed's 20-epoch figures: the check that the seed's recipe trains without NaN.
 
-The seed's settings: its model calls, its optimizer (train_utils.default_optimizer), minibatches of 20
+The seed's settings: its model calls, its optimizer (train_utils.seed_optimizer), minibatches of 20
 drawn at random (bucket_by_duration=False; the first epoch in corpus order, as the seed's), spectrogram
 features, utterances up to 10 s. Each model trains through ``train_model``, so an interrupted run
 continues where it stopped when the same command is run again.
@@ -18,6 +18,14 @@ import os
 import pickle
 import sys
 
+from vui import backend  # noqa: F401  (picks KERAS_BACKEND before Keras loads)
+import keras
+import numpy as np
+
+import sample_models
+from data_generator import AudioGenerator
+from train_utils import add_ctc_loss, seed_optimizer, train_model
+
 SPLIT_HELP = ("python create_desc_json.py ../shared/corpora/LibriSpeech/test-clean train_corpus.json "
               "--valid-speakers 8 --valid-output valid_corpus.json")
 SEED_MODEL_NAMES: tuple[str, ...] = ("model_0", "model_1", "model_2", "model_3", "model_4", "model_end")
@@ -28,9 +36,6 @@ SEED_FINAL_VAL_LOSS: dict[str, float] = {"model_0": 758.4, "model_1": 141.7, "mo
 
 def train_all(names: list[str], epochs: int, results_dir: str, train_json: str, valid_json: str) -> None:
     """Train each named seed model with the seed's settings (resumes a run left unfinished)."""
-    import sample_models
-    from train_utils import train_model
-
     for name in names:
         builder, kwargs = sample_models.NOTEBOOK_MODELS[name]
         print(f"== {name}: {builder}", flush=True)
@@ -43,20 +48,13 @@ def probe_padding(steps: int, seed: int, mask: bool, train_json: str) -> None:
     """Train the seed's cnn_rnn_model `steps` batches (seed's optimizer, random batches of 20) and print,
     before each step, the largest RNN output on real and on padded frames, the loss and the largest
     moving variance of batch normalisation: where the seed's recipe goes NaN, and why."""
-    import keras
-    import numpy as np
-
-    import sample_models
-    from data_generator import AudioGenerator
-    from train_utils import add_ctc_loss, default_optimizer
-
     keras.utils.set_random_seed(seed)
     sample_models.MASK_PADDING = mask
     builder, kwargs = sample_models.NOTEBOOK_MODELS["model_2"]
     model = sample_models.BUILDERS[builder](**kwargs, verbose=False)
     rnn_out = keras.Model(model.input, model.get_layer("rnn").output)
     loss_model = add_ctc_loss(model)
-    loss_model.compile(loss={"ctc": lambda y_true, y_pred: y_pred}, optimizer=default_optimizer())
+    loss_model.compile(loss={"ctc": lambda y_true, y_pred: y_pred}, optimizer=seed_optimizer())
     gen = AudioGenerator(minibatch_size=20, seed=123 + seed, cache_dir=os.environ.get("VUI_FEATURE_CACHE"))
     gen.load_train_data(train_json)
     print("| step | loss | largest RNN output, real frames | padded frames | padded share | BN moving variance (max) |")
@@ -79,8 +77,6 @@ def probe_padding(steps: int, seed: int, mask: bool, train_json: str) -> None:
 def table(names: list[str], epochs: int, results_dir: str) -> str:
     """Markdown table: per model, train/val loss of each epoch, the median epoch time, whether all
     epochs finished with finite losses, and the seed's validation loss after its 20 epochs."""
-    from sample_models import NOTEBOOK_MODELS
-
     head = "| model | " + " | ".join(f"epoch {e} train / val" for e in range(1, epochs + 1)) + " | median s/epoch | all epochs, no NaN | seed's val after 20 |"
     rows = [head, "|" + "---|" * (epochs + 4)]
     for name in names:
@@ -93,7 +89,7 @@ def table(names: list[str], epochs: int, results_dir: str) -> str:
         cells += ["—"] * (epochs - len(cells))
         finite = all(math.isfinite(x) for x in hist["loss"] + hist["val_loss"]) and len(hist["loss"]) >= epochs
         seconds = sorted(hist.get("epoch_seconds") or [float("nan")])
-        rows.append(f"| {name} ({NOTEBOOK_MODELS[name][0]}) | " + " | ".join(cells)
+        rows.append(f"| {name} ({sample_models.NOTEBOOK_MODELS[name][0]}) | " + " | ".join(cells)
                     + f" | {seconds[len(seconds) // 2]:.0f} | {'yes' if finite else 'NO'} | {SEED_FINAL_VAL_LOSS[name]} |")
     return "\n".join(rows)
 
@@ -120,8 +116,6 @@ def main(argv: list[str] | None = None) -> int:
         probe_padding(args.probe, args.seed, not args.no_mask, args.train_json)
         return 0
     if args.no_mask:
-        import sample_models
-
         sample_models.MASK_PADDING = False
     if not args.table_only:
         train_all(args.models, args.epochs, args.results_dir, args.train_json, args.valid_json)

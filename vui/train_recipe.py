@@ -18,37 +18,25 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
 
 from vui import backend  # noqa: F401  (picks KERAS_BACKEND before Keras loads)
-from vui.decoding import SHIPPED_LM, SHIPPED_MODEL
+from create_desc_json import scan_corpus, split_by_speaker, write_corpus
+from train_utils import train_model
+from utils import SPECTROGRAM_DIM
+from vui.evaluate import corpus_probabilities, evaluate_decoding, tune_lm_weights
+from vui.language_model import build_lm_from_corpora
+from vui.lm_scorer import LanguageModel, save_tuned
+from vui.recipe import HELD_OUT_SPEAKERS, LM_NAME, MODEL_NAME, RECIPE, recipe_model, recipe_train_args
+from vui.transcriber import Transcriber
 
-HELD_OUT_SPEAKERS: tuple[str, ...] = ("1089", "1188", "121", "1221", "1284", "1320", "1580", "1995")
 LIBRISPEECH_DIR: str = os.environ.get("LIBRISPEECH_DIR", os.path.join("..", "shared", "corpora", "LibriSpeech"))
-MODEL_NAME: str = os.path.splitext(os.path.basename(SHIPPED_MODEL))[0]  # vui_model
-LM_NAME: str = os.path.basename(SHIPPED_LM)  # vui_lm.arpa
-# The recipe, chosen by experiment (README, "The shipped model"): every setting is here.
-RECIPE: dict = {
-    "builder": "conv_bigru_model",
-    "kwargs": {"filters": 256, "kernel_size": 11, "conv_stride": 3, "conv_layers": 2, "units": 256,
-               "recur_layers": 3, "dropout": 0.2, "spec_augment": True, "cell": "lstm"},
-    "epochs": 24,
-    "minibatch_size": 20,
-    "optimizer": "adam",  # or "seed_sgd": the capstone's SGD (ablation)
-    "peak_learning_rate": 1e-3,
-    "warmup_steps": 300,
-    "keep_best": True,
-    "beam": 32,
-}
 
 
 def make_corpus_files(librispeech_dir: str, train: str, valid: str | None, out_dir: str) -> tuple[str, str]:
     """Write train/valid JSON-lines corpus files (speaker split of `train` when `valid` is None)."""
-    from create_desc_json import scan_corpus, split_by_speaker, write_corpus
-
     train_dir = os.path.join(librispeech_dir, train)
     if not os.path.isdir(train_dir):
         raise FileNotFoundError(f"{train_dir}: no such LibriSpeech folder (vui.download fetches it, "
@@ -66,46 +54,16 @@ def make_corpus_files(librispeech_dir: str, train: str, valid: str | None, out_d
     return train_json, valid_json
 
 
-def recipe_train_args(train_json: str, epochs: int = RECIPE["epochs"], recipe: dict = RECIPE) -> dict:
-    """train_model arguments of the recipe for a training corpus: batch size, Adam with warm-up and
-    cosine decay over all `epochs`' updates, best-checkpoint selection. The notebook uses these too."""
-    from data_generator import read_corpus
-    from train_utils import default_optimizer, recipe_optimizer
-    from utils import MAX_DURATION_S
-
-    steps_per_epoch = math.ceil(len(read_corpus(train_json, MAX_DURATION_S).audio_paths) / recipe["minibatch_size"])
-    if recipe["optimizer"] == "seed_sgd":
-        optimizer = default_optimizer()
-    elif recipe["optimizer"] == "adam":
-        optimizer = recipe_optimizer(epochs * steps_per_epoch, recipe["peak_learning_rate"], recipe["warmup_steps"])
-    else:
-        raise ValueError(f"recipe optimizer must be 'adam' or 'seed_sgd', not {recipe['optimizer']!r}")
-    return {"minibatch_size": recipe["minibatch_size"], "optimizer": optimizer, "epochs": epochs,
-            "keep_best": recipe["keep_best"]}
-
-
-def recipe_model(input_dim: int, recipe: dict = RECIPE, verbose: bool = False):
-    """The recipe's acoustic model for `input_dim` features."""
-    from sample_models import build_model
-
-    return build_model({"builder": recipe["builder"], "kwargs": {"input_dim": input_dim, **recipe["kwargs"]}}, verbose)
-
-
 def train(train_json: str, valid_json: str, results_dir: str, recipe: dict = RECIPE, name: str = MODEL_NAME,
           verbose: int = 2) -> dict:
     """Train the recipe's model; returns its history. Resumes an interrupted run of the same recipe."""
-    from train_utils import train_model
-    from utils import SPECTROGRAM_DIM
-
-    return train_model(recipe_model(SPECTROGRAM_DIM, recipe), f"{name}.pickle", f"{name}.h5", train_json=train_json,
+    return train_model(recipe_model(SPECTROGRAM_DIM, recipe), f"{name}.pickle", f"{name}.weights.h5", train_json=train_json,
                        valid_json=valid_json, verbose=verbose, results_dir=results_dir,
                        **recipe_train_args(train_json, recipe["epochs"], recipe))
 
 
 def build_lm(train_json: str, valid_json: str, results_dir: str) -> str:
     """Trigram LM from the training transcripts; validation sentences are refused."""
-    from vui.language_model import build_lm_from_corpora
-
     path = os.path.join(results_dir, LM_NAME)
     build_lm_from_corpora([train_json], path, exclude_jsons=[valid_json], drop_excluded=True)
     return path
@@ -114,19 +72,17 @@ def build_lm(train_json: str, valid_json: str, results_dir: str) -> str:
 def evaluate_model(weights: str, valid_json: str, lm_path: str | None, beam: int = RECIPE["beam"]) -> dict:
     """Greedy and (with an LM) beam+LM CER/WER on the validation corpus; LM weights tuned there and
     saved with the LM."""
-    from vui.decoding import Transcriber
-    from vui.evaluate import corpus_probabilities, evaluate_decoding, tune_lm_weights
-    from vui.language_model import LanguageModel, save_tuned
-
     transcriber = Transcriber(weights)
     paths, texts, probs = corpus_probabilities(transcriber, valid_json)
     greedy = evaluate_decoding(paths, texts, probs)
     if lm_path is None:
         return {"greedy": greedy, "params": transcriber.model.count_params()}
     lm = LanguageModel(lm_path)
-    alpha, beta, with_lm = tune_lm_weights(texts, probs, lm, beam)
-    save_tuned(lm_path, {"alpha": alpha, "beta": beta, "beam": beam, "on": os.path.abspath(valid_json)})
-    return {"greedy": greedy, "lm": with_lm, "alpha": alpha, "beta": beta, "params": transcriber.model.count_params()}
+    options, with_lm = tune_lm_weights(texts, probs, lm, beam)
+    save_tuned(lm_path, {"alpha": options.alpha, "beta": options.beta, "beam": options.beam,
+                         "on": os.path.abspath(valid_json)})
+    return {"greedy": greedy, "lm": with_lm, "alpha": options.alpha, "beta": options.beta,
+            "params": transcriber.model.count_params()}
 
 
 def apply_overrides(recipe: dict, settings: list[str]) -> dict:
@@ -173,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     train_json, valid_json = make_corpus_files(args.librispeech, args.train, args.valid, args.data_dir)
     history = train(train_json, valid_json, args.results_dir, recipe, args.name)
     minutes = sum(history.get("epoch_seconds", [])) / 60
-    weights = os.path.join(args.results_dir, f"{args.name}.h5")
+    weights = os.path.join(args.results_dir, f"{args.name}.weights.h5")
     lm_path = None if args.no_lm else build_lm(train_json, valid_json, args.results_dir)
     result = evaluate_model(weights, valid_json, lm_path, recipe["beam"])
     print(f"\nwall time {(time.perf_counter() - start) / 60:.1f} min (training epochs {minutes:.1f} min)")

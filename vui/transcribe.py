@@ -7,7 +7,7 @@
     python -m vui.transcribe -v a.wav                      # also reports the real-time factor (stderr)
 
 Any sample rate of 16 kHz or more and any channel count the data layer reads (mixed down to mono).
-The model defaults to the shipped one (results/vui_model.h5, made by train_recipe.py) decoded with
+The model defaults to the shipped one (results/vui_model.weights.h5, made by python -m vui.train_recipe) decoded with
 the shipped LM (results/vui_lm.arpa) and its tuned weights; without a shipped model, the best one in
 results/ (lowest validation loss among the saved models with a description). ``--model`` picks
 another (decoded greedily unless ``--lm`` is given). Nothing but transcripts goes to standard output.
@@ -20,36 +20,32 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before Keras loads: nothing but transcripts on stdout
+
+from utils import AudioError, audio_duration
+from vui.decoding import DecodingOptions, add_decoding_arguments, decode
+from vui.lm_scorer import LanguageModel
+from vui.saved_model import ModelFileError, default_model_and_lm
+from vui.transcriber import Transcriber
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Transcribe audio files with a trained model")
     parser.add_argument("audio", nargs="+", help="audio files (WAV, FLAC, OGG, ...)")
     parser.add_argument("--model", help="weights saved by train_model (default: the shipped model)")
-    parser.add_argument("--lm", help="ARPA word language model for beam search (default with the shipped model: the shipped LM)")
-    parser.add_argument("--no-lm", action="store_true", help="no language model: greedy decoding unless --beam")
-    parser.add_argument("--beam", type=int, default=None, help="beam width (default: greedy; the LM's tuned width or 32 with an LM)")
-    parser.add_argument("--alpha", type=float, default=None, help="LM weight (default: the LM's tuned value or 0.5)")
-    parser.add_argument("--beta", type=float, default=None, help="word bonus (default: the LM's tuned value or 1.0)")
+    add_decoding_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=16, help="files per forward pass (default %(default)s)")
     parser.add_argument("-v", "--verbose", action="store_true", help="report model, timing and real-time factor on stderr")
     args = parser.parse_args(argv)
 
-    from vui.decoding import ModelFileError, Transcriber, decode, decoding_settings, default_model_and_lm, is_greedy
-    from utils import AudioError, audio_duration
-
     try:
         weights, args.lm = default_model_and_lm(args.model, args.lm, args.no_lm)
         transcriber = Transcriber(weights)
-        lm = None
-        if args.lm:
-            from vui.language_model import LanguageModel
-
-            lm = LanguageModel(args.lm)
+        lm = LanguageModel(args.lm) if args.lm else None
     except (ModelFileError, FileNotFoundError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    beam, alpha, beta = decoding_settings(lm, args.beam, args.alpha, args.beta)
+    options = DecodingOptions.from_args(args, lm)
     failures = 0
     start = time.perf_counter()
     ready = []  # (path, features, seconds of audio) of each readable file, in the order given
@@ -62,14 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     # Files of similar length share a forward pass (a batch is much faster than one file at a time);
     # transcripts are printed in the order the files were given.
     probs = transcriber.probabilities_by_length([feats for _, feats, _ in ready], args.batch_size)
-    texts = [decode(p, beam, lm, alpha, beta) for p in probs]
+    texts = [decode(p, options, lm) for p in probs]
     compute_seconds = time.perf_counter() - start
     audio_seconds = sum(seconds for *_, seconds in ready)
     for (path, _, _), text in zip(ready, texts):
         print(text if len(args.audio) == 1 else f"{path}\t{text}", flush=True)
     if args.verbose and audio_seconds:
-        mode = "greedy" if is_greedy(beam, lm) else f"beam {beam}" + (" + LM" if lm else "")
-        print(f"model {weights}, {mode}: {audio_seconds:.1f} s of audio in {compute_seconds:.2f} s, "
+        print(f"model {weights}, {options.describe()}: {audio_seconds:.1f} s of audio in {compute_seconds:.2f} s, "
               f"{audio_seconds / compute_seconds:.0f}x faster than real time (RTF {compute_seconds / audio_seconds:.4f})",
               file=sys.stderr)
     return 1 if failures else 0

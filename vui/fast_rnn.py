@@ -1,0 +1,128 @@
+"""Faster time loops for the models' recurrent layers under the torch backend: same weights, same
+maths, same outputs as keras.layers.GRU/LSTM, which they fall back to elsewhere.
+
+Shapes: inputs (batch, frames, dims); outputs (batch, frames, units) or (batch, units).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from vui import backend  # noqa: F401  (picks KERAS_BACKEND before Keras loads)
+import keras
+from keras import layers
+
+from vui.layers import keras2_hard_sigmoid
+
+
+@keras.saving.register_keras_serializable(package="vui")
+class FastGRU(layers.GRU):
+    """keras.layers.GRU with a faster time loop for the seed's GRUs under the torch backend.
+
+    Keras runs a ``reset_after=False`` GRU (the seed's variant; no fused kernel implements it) step by
+    step through its generic RNN loop, recomputing the input projection and dispatching a dozen
+    backend ops per time step. Here the input projections of all T steps are one matrix product
+    (batch, T, 3 units), split into steps with ``unbind`` (whose gradient is one ``stack``; indexing
+    ``x[:, t]`` instead builds a full-size zero gradient per step: O(T^2) memory traffic), and each
+    step does only the recurrent part in plain torch. Same weights, same maths, same dropout masks
+    as Keras. Masks (PaddingMask) are honoured as Keras does; other backends and configurations take
+    Keras' path. Used by every GRU builder, so the seed's parameter counts are unchanged.
+    """
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        cell = self.cell
+        activation = {keras.activations.tanh: "tanh", keras.activations.relu: "relu"}.get(cell.activation)
+        gate_name = {keras.activations.sigmoid: "sigmoid", keras2_hard_sigmoid: "keras2_hard_sigmoid"}.get(
+            cell.recurrent_activation)
+        if (keras.backend.backend() != "torch" or cell.reset_after or self.unroll
+                or not cell.use_bias or activation is None or gate_name is None):
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        import torch  # only under the torch backend
+
+        # Keras 2's hard sigmoid clip(0.2 t + 0.5, 0, 1): the 0.2 and 0.5 are folded into the gates'
+        # input projections and recurrent kernel once per sequence, leaving one clamp per step
+        hard = gate_name == "keras2_hard_sigmoid"
+        gate = (lambda t: t.clamp(0.0, 1.0)) if hard else torch.sigmoid
+
+        state = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
+        kernel, recurrent, bias = cell.kernel.value, cell.recurrent_kernel.value, cell.bias.value
+        units = cell.units
+
+        def tensor(m):
+            return keras.ops.convert_to_tensor(m).to(kernel.dtype)
+
+        x, h = tensor(sequences), tensor(state)
+        # Keras' dropout masks, fixed over the sequence: with recurrent dropout one per gate (z, r, h)
+        # for the inputs and for the state; with input dropout only, one for all gates.
+        in_masks = cell.get_dropout_mask(sequences[:, 0, :]) if training and 0 < cell.dropout < 1 else None
+        rec_masks = ([tensor(m) for m in cell.get_recurrent_dropout_mask(state)]
+                     if training and 0 < cell.recurrent_dropout < 1 else None)
+        if isinstance(in_masks, (list, tuple)):
+            projected = torch.cat([torch.matmul(x * tensor(m)[:, None, :], k)
+                                   for m, k in zip(in_masks, kernel.split(units, dim=1))], dim=-1) + bias
+        else:  # (batch, T, 3 units): z, r, h
+            projected = torch.matmul(x if in_masks is None else x * tensor(in_masks)[:, None, :], kernel) + bias
+        if hard:
+            projected = torch.cat([projected[..., : 2 * units] * 0.2 + 0.5, projected[..., 2 * units:]], dim=-1)
+        # per gate, then per step: unbind's gradient is one stack, where x[:, t] would build a
+        # full-size zero gradient for every step
+        gates = projected.split([2 * units, units] if rec_masks is None else [units] * 3, dim=-1)
+        steps = list(zip(*(g.unbind(1) for g in gates)))
+        # a masked step keeps the state; its output is the state, or zeros with zero_output_for_mask
+        keep = [None] * len(steps) if mask is None else list(
+            keras.ops.convert_to_tensor(mask).to(torch.bool)[:, :, None].unbind(1))
+        if self.go_backwards:  # Keras' convention: read the sequence backwards, outputs in reading order
+            steps, keep = steps[::-1], keep[::-1]
+        act = torch.relu if activation == "relu" else torch.tanh
+        u_zr, u_h = recurrent[:, : 2 * units], recurrent[:, 2 * units:]
+        if hard:
+            u_zr = u_zr * 0.2
+        u_z, u_r = u_zr.split(units, dim=-1)
+        outputs = []
+        for step, valid in zip(steps, keep):
+            h_before = h
+            if rec_masks is None:
+                x_zr, x_h = step
+                z, r = gate(torch.addmm(x_zr, h, u_zr)).chunk(2, dim=-1)
+                hh = act(torch.addmm(x_h, r * h, u_h))
+            else:
+                x_z, x_r, x_h = step
+                z = gate(torch.addmm(x_z, h * rec_masks[0], u_z))
+                r = gate(torch.addmm(x_r, h * rec_masks[1], u_r))
+                hh = act(torch.addmm(x_h, r * (h * rec_masks[2]), u_h))
+            h = hh + z * (h - hh)  # = z * h + (1 - z) * hh
+            if valid is not None:
+                h = torch.where(valid, h, h_before)
+            if self.return_sequences:
+                outputs.append(h if valid is None or not self.zero_output_for_mask else torch.where(valid, h, 0.0))
+        stacked = torch.stack(outputs, dim=1) if self.return_sequences else h[:, None]
+        return h, stacked, [h]
+
+
+@keras.saving.register_keras_serializable(package="vui")
+class FastLSTM(layers.LSTM):
+    """keras.layers.LSTM that runs PyTorch's fused LSTM kernel on every device under the torch backend.
+
+    Keras 3 hands the torch backend's LSTM to ``torch._VF.lstm`` only on CUDA (cuDNN); on the CPU
+    it loops over time steps in Python, markedly slower (BENCHMARKS.md). Same weights, same maths
+    (gate order i, f, c, o in both), same outputs: any other backend, a mask or dropout takes Keras'
+    own path.
+    """
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if (keras.backend.backend() != "torch" or mask is not None or self.dropout or self.recurrent_dropout
+                or self.unroll or not self.use_bias or self.activation is not keras.activations.tanh
+                or self.recurrent_activation is not keras.activations.sigmoid):
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        import torch  # only under the torch backend
+
+        # No public API runs torch's fused LSTM for Keras' weights; Keras' own torch RNN module does.
+        torch_rnn = importlib.import_module("keras.src.backend.torch.rnn")
+
+        kernel = self.cell.kernel.value
+        inputs = keras.ops.convert_to_tensor(sequences).to(kernel.dtype)
+        if self.go_backwards:  # Keras' convention: read the sequence backwards, outputs in reading order
+            inputs = torch.flip(inputs, dims=[1])
+        h, c = (keras.ops.convert_to_tensor(s).to(kernel.dtype) for s in initial_state)
+        return torch_rnn._cudnn_lstm(inputs, h, c, kernel, self.cell.recurrent_kernel.value, self.cell.bias.value,
+                                     return_sequences=self.return_sequences, device=inputs.device)

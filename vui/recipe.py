@@ -1,0 +1,74 @@
+"""vui's shipped recipe as configuration: the model, its training settings and the data split.
+
+Importable without running anything (the notebook's last section builds the recipe's model from
+here); ``python -m vui.train_recipe`` is the command that trains it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+from vui import backend  # noqa: F401  (picks KERAS_BACKEND before Keras loads)
+import keras
+
+from data_generator import read_corpus
+from sample_models import build_model
+from train_utils import seed_optimizer
+from utils import MAX_DURATION_S
+from vui.decoding import DEFAULT_BEAM_WITH_LM
+from vui.saved_model import SHIPPED_LM, SHIPPED_MODEL
+
+HELD_OUT_SPEAKERS: tuple[str, ...] = ("1089", "1188", "121", "1221", "1284", "1320", "1580", "1995")
+MODEL_NAME: str = os.path.basename(SHIPPED_MODEL).split(".")[0]  # vui_model (weights: vui_model.weights.h5)
+LM_NAME: str = os.path.basename(SHIPPED_LM)  # vui_lm.arpa
+# The recipe, chosen by experiment (README, "The shipped model"): every setting is here.
+RECIPE: dict = {
+    "builder": "conv_bigru_model",
+    "kwargs": {"filters": 256, "kernel_size": 11, "conv_stride": 3, "conv_layers": 2, "units": 256,
+               "recur_layers": 3, "dropout": 0.2, "spec_augment": True, "cell": "lstm"},
+    "epochs": 24,
+    "minibatch_size": 20,
+    "optimizer": "adam",  # or "seed_sgd": the capstone's SGD (ablation)
+    "peak_learning_rate": 1e-3,
+    "warmup_steps": 300,
+    "keep_best": True,
+    "beam": DEFAULT_BEAM_WITH_LM,  # LM decoding's beam; alpha and beta are tuned on validation
+}
+
+
+def recipe_schedule(total_steps: int, peak_learning_rate: float = 1e-3, warmup_steps: int = 300,
+                    final_fraction: float = 0.05) -> keras.optimizers.schedules.LearningRateSchedule:
+    """Linear warm-up from 0 to `peak_learning_rate` over `warmup_steps` updates (at most a quarter
+    of the run), then cosine decay to `final_fraction` of the peak at `total_steps`."""
+    warmup_steps = min(warmup_steps, max(total_steps // 4, 1))
+    return keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0, decay_steps=max(total_steps - warmup_steps, 1), alpha=final_fraction,
+        warmup_target=peak_learning_rate, warmup_steps=warmup_steps)
+
+
+def recipe_optimizer(total_steps: int, peak_learning_rate: float = 1e-3, warmup_steps: int = 300,
+                     final_fraction: float = 0.05, clipnorm: float = 5.0) -> keras.optimizers.Optimizer:
+    """The shipped model's optimizer: Adam on recipe_schedule (total_steps = epochs x steps per
+    epoch), gradients clipped to norm `clipnorm`."""
+    schedule = recipe_schedule(total_steps, peak_learning_rate, warmup_steps, final_fraction)
+    return keras.optimizers.Adam(learning_rate=schedule, clipnorm=clipnorm)
+
+
+def recipe_train_args(train_json: str, epochs: int = RECIPE["epochs"], recipe: dict = RECIPE) -> dict:
+    """train_model arguments of the recipe for a training corpus: batch size, Adam with warm-up and
+    cosine decay over all `epochs`' updates, best-checkpoint selection. The notebook uses these too."""
+    steps_per_epoch = math.ceil(len(read_corpus(train_json, MAX_DURATION_S).audio_paths) / recipe["minibatch_size"])
+    if recipe["optimizer"] == "seed_sgd":
+        optimizer = seed_optimizer()
+    elif recipe["optimizer"] == "adam":
+        optimizer = recipe_optimizer(epochs * steps_per_epoch, recipe["peak_learning_rate"], recipe["warmup_steps"])
+    else:
+        raise ValueError(f"recipe optimizer must be 'adam' or 'seed_sgd', not {recipe['optimizer']!r}")
+    return {"minibatch_size": recipe["minibatch_size"], "optimizer": optimizer, "epochs": epochs,
+            "keep_best": recipe["keep_best"]}
+
+
+def recipe_model(input_dim: int, recipe: dict = RECIPE, verbose: bool = False) -> keras.Model:
+    """The recipe's acoustic model for `input_dim` features."""
+    return build_model({"builder": recipe["builder"], "kwargs": {"input_dim": input_dim, **recipe["kwargs"]}}, verbose)
