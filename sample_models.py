@@ -277,7 +277,7 @@ def conv_bigru_model(
     cell: str = "gru",
     output_dim: int = NUM_CLASSES,
 ) -> keras.Model:
-    """vui's final model (see README, "The shipped model": the recipe uses cell='lstm').
+    """vui's final model (see BENCHMARKS.md, "The shipped model": the recipe uses cell='lstm').
 
     SpecAugment masking (training only) -> Conv1D (stride `conv_stride`, shortens the sequence the
     recurrent layers walk) -> BN -> ReLU -> (conv_layers - 1) x [Conv1D -> BN -> ReLU] -> recur_layers

@@ -376,7 +376,7 @@ def data_parallel_distribution() -> keras.distribution.DataParallel:
     split across the devices, each computes its part, gradients are combined, weights stay equal."""
     if keras.backend.backend() != "jax":
         raise ValueError("data-parallel training uses keras.distribution, which needs the JAX backend: "
-                         "run with KERAS_BACKEND=jax (see README, 'Several GPUs')")
+                         "run with KERAS_BACKEND=jax (see README, 'Backends, GPUs, larger data')")
     return keras.distribution.DataParallel(devices=keras.distribution.list_devices())
 
 

@@ -29,7 +29,7 @@ from vui.synth_corpus import build_synthetic_corpus
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the project folder
 NOTEBOOK = os.path.join(ROOT, "vui_notebook.ipynb")
 ALL_SECTIONS = ["model_0", "model_1", "model_2", "model_3", "model_4", "model_5", "model_6", "model_7", "model_end", "model_vui"]
-# Quick run: chosen so the whole notebook takes under 15 minutes on a 2-core CPU (see README).
+# Quick run: chosen so the whole notebook takes under 15 minutes on a 2-core CPU (see BENCHMARKS.md).
 QUICK = dict(EPOCHS=4, TRAIN=[s for s in ALL_SECTIONS if s != "model_6"])
 FULL = dict(EPOCHS=20, TRAIN=ALL_SECTIONS)
 

@@ -10,7 +10,7 @@ Data: with ``--valid`` unset, ``--train``'s speakers are split: the 8 speakers o
 the only data anything is tuned on; the others are the training set. The recipe (model, optimizer,
 schedule, epochs) is the same for every corpus. Training resumes if interrupted (train_model), and
 the LM is estimated from the training transcripts only (build_lm_from_corpora refuses any
-validation sentence). The last step prints the table the README reports: validation loss, greedy
+validation sentence). The last step prints the table BENCHMARKS.md reports: validation loss, greedy
 CER/WER, beam search + LM CER/WER, training minutes and parameters.
 """
 
