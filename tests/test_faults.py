@@ -161,32 +161,41 @@ def test_write_failure_during_training_is_clear_and_keeps_last_epoch(tiny_corpus
         assert len(pickle.load(f)["loss"]) == 1
 
 
-def test_interrupt_between_resume_state_and_history_repeats_no_epoch(tiny_corpus, tmp_path, monkeypatch, capsys):
-    """A kill after an epoch's resume state is written but before its history: the rerun goes on from it."""
-    import pickle
-
+def _killed_before_history_of_epoch_2(tiny_corpus, results, monkeypatch, epochs: int):
+    """Train a small model in `results` until a KeyboardInterrupt (as a kill would stop it) right
+    after epoch 2's resume state is written, before its history; returns (model, train_model args)."""
     import sample_models as sm
     import train_utils as tu
-
     from vui import training
 
-    results = tmp_path / "r"
     real = training.write_history
 
     def interrupted_at_epoch_2(path, history):
         if len(history["loss"]) == 2:
-            raise KeyboardInterrupt  # as a kill would stop it: between the two writes
+            raise KeyboardInterrupt
         real(path, history)
 
-    monkeypatch.setattr(training, "write_history", interrupted_at_epoch_2)
     model = sm.rnn_model(input_dim=161, units=8, activation="relu", verbose=False)
     args = ("m.pickle", "m.h5", *tiny_corpus)
-    with pytest.raises(KeyboardInterrupt):
-        tu.train_model(model, *args, minibatch_size=8, epochs=3, verbose=0, results_dir=str(results))
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "write_history", interrupted_at_epoch_2)
+        with pytest.raises(KeyboardInterrupt):
+            tu.train_model(model, *args, minibatch_size=8, epochs=epochs, verbose=0, results_dir=str(results))
+    return model, args
+
+
+def test_interrupt_between_resume_state_and_history_repeats_no_epoch(tiny_corpus, tmp_path, monkeypatch, capsys):
+    """A kill after an epoch's resume state is written but before its history: the rerun goes on from it."""
+    import pickle
+
+    import train_utils as tu
+
+
+    results = tmp_path / "r"
+    model, args = _killed_before_history_of_epoch_2(tiny_corpus, results, monkeypatch, epochs=3)
     with open(results / "m.pickle", "rb") as f:
         saved = pickle.load(f)["loss"]
     assert len(saved) == 1
-    monkeypatch.setattr(training, "write_history", real)
     capsys.readouterr()
     history = tu.train_model(model, *args, minibatch_size=8, epochs=3, verbose=0, results_dir=str(results))
     assert "Resuming from the end of epoch 2 of 3" in capsys.readouterr().out
@@ -201,23 +210,9 @@ def test_interrupt_after_the_last_epochs_resume_state_finishes_on_rerun(tiny_cor
     import json
     import pickle
 
-    import sample_models as sm
     import train_utils as tu
-    from vui import training
 
-    real = training.write_history
-
-    def interrupted_at_epoch_2(path, history):
-        if len(history["loss"]) == 2:
-            raise KeyboardInterrupt
-        real(path, history)
-
-    monkeypatch.setattr(training, "write_history", interrupted_at_epoch_2)
-    model = sm.rnn_model(input_dim=161, units=8, activation="relu", verbose=False)
-    args = ("m.pickle", "m.h5", *tiny_corpus)
-    with pytest.raises(KeyboardInterrupt):
-        tu.train_model(model, *args, minibatch_size=8, epochs=2, verbose=0, results_dir=str(tmp_path))
-    monkeypatch.setattr(training, "write_history", real)
+    model, args = _killed_before_history_of_epoch_2(tiny_corpus, tmp_path, monkeypatch, epochs=2)
     history = tu.train_model(model, *args, minibatch_size=8, epochs=2, verbose=0, results_dir=str(tmp_path))
     assert len(history["loss"]) == 2 and not (tmp_path / "m.h5.resume.npz").exists()
     with open(tmp_path / "m.pickle", "rb") as f:
