@@ -29,7 +29,7 @@ def test_student_model_trains_and_appears_in_every_table(tiny_corpus, tmp_path, 
 
     matplotlib.use("Agg")
     from vui.display import get_predictions, plot_loss_comparison
-    from vui.evaluate import comparison_table, load_histories, summarize_histories
+    from vui.evaluate import comparison_table, load_histories, summarize_histories, training_table
 
     train_json, valid_json = tiny_corpus
     monkeypatch.chdir(tmp_path)
@@ -40,6 +40,9 @@ def test_student_model_trains_and_appears_in_every_table(tiny_corpus, tmp_path, 
     histories = load_histories("results", valid_json)
     assert "model_s" in histories
     assert "model_s" in summarize_histories(histories)
+    params = f"{student_model().count_params():,}"
+    row = f"| model_s | {params} | 1 | {history['epoch_seconds'][0]:.0f} | {history['loss'][0]:.1f} / {history['val_loss'][0]:.1f} |"
+    assert row in training_table("results", valid_json) and row.endswith("|")
     plot_loss_comparison(histories=histories)
     table = comparison_table("results", valid_json)  # no exception: left out with a note
     assert "model_s" not in getattr(table, "index", [])

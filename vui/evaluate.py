@@ -81,6 +81,31 @@ def load_histories(results_dir: str = "results", valid_json: str | None = None) 
     return histories
 
 
+# The seed's validation losses after its 20 epochs (trained on dev-clean, validated on test-clean).
+SEED_FINAL_VAL_LOSS: dict[str, float] = {"model_0": 758.4, "model_1": 141.7, "model_2": 149.3, "model_3": 131.2,
+                                         "model_4": 144.7, "model_end": 121.0}
+
+
+def training_table(results_dir: str = "results", valid_json: str | None = None,
+                   reference: dict[str, float] = SEED_FINAL_VAL_LOSS) -> str:
+    """A Markdown table of the trained models in `results_dir` (those validated on `valid_json`, see
+    load_histories): parameters, epochs, median seconds per epoch, last train/val loss, best val loss
+    and its epoch, and the `reference` validation loss (the seed's after 20 epochs) where it has one."""
+    rows = ["| model | params | epochs | median s/epoch | last train / val loss | best val loss (epoch) | seed's val loss after 20 |",
+            "|---|---|---|---|---|---|---|"]
+    for name, h in load_histories(results_dir, valid_json).items():
+        try:
+            params = f"{read_description(weights_of(results_dir, name))['params']:,}"
+        except (ModelFileError, KeyError):
+            params = "-"
+        seconds = h.get("epoch_seconds") or []
+        median = f"{float(np.median(seconds)):.0f}" if seconds else "-"
+        best = min(h["val_loss"])
+        rows.append(f"| {name} | {params} | {len(h['loss'])} | {median} | {h['loss'][-1]:.1f} / {h['val_loss'][-1]:.1f} "
+                    f"| {best:.1f} ({h['val_loss'].index(best) + 1}) | {reference.get(name, '-')} |")
+    return "\n".join(rows)
+
+
 def summarize_histories(histories: dict[str, dict]) -> str:
     """A few sentences ranking the models by their best validation loss, and flagging over-fitting."""
     if not histories:

@@ -25,13 +25,11 @@ import numpy as np
 import sample_models
 from data_generator import AudioGenerator
 from train_utils import add_ctc_loss, seed_optimizer, train_model
+from vui.evaluate import SEED_FINAL_VAL_LOSS
 
 SPLIT_HELP = ("python create_desc_json.py ../shared/corpora/LibriSpeech/test-clean train_corpus.json "
               "--valid-speakers 8 --valid-output valid_corpus.json")
 SEED_MODEL_NAMES: tuple[str, ...] = ("model_0", "model_1", "model_2", "model_3", "model_4", "model_end")
-# The seed's validation losses after its 20 epochs (dev-clean -> test-clean).
-SEED_FINAL_VAL_LOSS: dict[str, float] = {"model_0": 758.4, "model_1": 141.7, "model_2": 149.3, "model_3": 131.2,
-                                         "model_4": 144.7, "model_end": 121.0}
 
 
 def train_all(names: list[str], epochs: int, results_dir: str, train_json: str, valid_json: str) -> None:
