@@ -31,6 +31,7 @@ def executed(tmp_path_factory):
            "--output", stem, "--train", *SECTIONS]
     run = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, cwd=ROOT)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
+    (tmp / "terminal.txt").write_text(run.stdout + run.stderr)
     return tmp, stem, nbformat.read(stem + ".executed.ipynb", as_version=4)
 
 
@@ -39,6 +40,16 @@ def test_no_errors_and_every_section_ran(executed):
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.get("execution_count") for c in code), "a code cell did not run"
     assert not [o for c in code for o in outputs(c, "error")]
+
+
+def test_terminal_shows_no_alarming_lines(executed):
+    """A healthy run prints its progress and the files it wrote: no kernel, TensorFlow, absl, oneDNN
+    or KenLM loading lines."""
+    tmp, _, _ = executed
+    terminal = (tmp / "terminal.txt").read_text()
+    assert "Running vui_notebook.ipynb" in terminal and "Wrote " in terminal
+    for noise in ("WARNING", "oneDNN", "absl", "I0000", "Loading the LM", "Reading ", "----5---10"):
+        assert noise not in terminal, noise
 
 
 def test_plots_are_images(executed):

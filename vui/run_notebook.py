@@ -64,6 +64,9 @@ def ensure_corpus(train_json: str, valid_json: str, utterances: int) -> None:
     print(f"Wrote {train_json} ({n_train}) and {valid_json} ({n_valid}).", flush=True)
 
 
+# The kernel runs on this machine for this one command: its notice that local TCP is unencrypted is
+# not something a user can act on, so only its errors reach the terminal.
+KERNEL_ARGUMENTS: list[str] = ["--IPKernelApp.log_level=ERROR"]
 MACHINE_PATH = re.compile(r"""(['"])((?:/|[A-Za-z]:[\\/])[^'"]*)\1""")  # a quoted absolute path
 
 
@@ -114,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         papermill.execute_notebook(NOTEBOOK, executed, parameters=params, progress_bar=True, cwd=ROOT,
                                    kernel_name="python3", execution_timeout=None if args.timeout < 0 else args.timeout,
-                                   log_output=args.log_output)
+                                   log_output=args.log_output, extra_arguments=KERNEL_ARGUMENTS)
     except papermill.PapermillExecutionError as exc:
         export_html(executed, html)
         print(f"error: the notebook failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}\n"
