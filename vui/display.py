@@ -198,7 +198,7 @@ def show_transcriptions(weights_path: str, corpus_json: str, indices: Sequence[i
         if not 0 <= index < len(corpus.audio_paths):
             raise IndexError(f"{corpus_json} has {len(corpus.audio_paths)} usable utterances; no index {index}")
         path = corpus.audio_paths[index]
-        probs = transcriber.probabilities([transcriber.features(path)])[0]
+        probs = transcriber.file_probabilities(path)
         row = {"path": path, "true": corpus.texts[index], "greedy": decode(probs)}
         if lm is not None:
             row["lm"] = decode(probs, options, lm)

@@ -135,7 +135,9 @@ def fit_input(batches: CorpusBatches) -> CorpusBatches | tf.data.Dataset:
     )
     dataset = tf.data.Dataset.from_generator(lambda: (batches[i] for i in range(len(batches))),
                                              output_signature=signature)
-    return dataset.apply(tf.data.experimental.assert_cardinality(len(batches))).prefetch(1)
+    # no tf.data prefetch: the dataset already prepares the next batch (and Keras starts a fresh
+    # iterator after each epoch, so a prefetched batch of the old order would be thrown away)
+    return dataset.apply(tf.data.experimental.assert_cardinality(len(batches)))
 
 
 class EpochOrder(keras.callbacks.Callback):

@@ -54,6 +54,10 @@ class Transcriber:
                 probs[i] = p
         return probs
 
+    def file_probabilities(self, audio_path: str) -> np.ndarray:
+        """Softmax outputs for one audio file, shape (output frames, 29)."""
+        return self.probabilities([self.features(audio_path)])[0]
+
     def transcribe(self, audio_path: str, options: DecodingOptions = GREEDY, lm: LanguageModel | None = None) -> str:
         """Transcript of one audio file, decoded as `options` say (greedy by default)."""
-        return decode(self.probabilities([self.features(audio_path)])[0], options, lm)
+        return decode(self.file_probabilities(audio_path), options, lm)
