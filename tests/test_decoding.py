@@ -97,21 +97,42 @@ ngram 2=1
 """
 
 
-@pytest.mark.parametrize("backend", ["python", "kenlm"])
-def test_language_model_changes_the_choice_as_its_probabilities_say(tmp_path, backend):
+def tiny_lm(tmp_path, backend: str = "python"):
+    """TINY_ARPA written to tmp_path and loaded with the given scorer (kenlm: skipped without it)."""
     from vui.lm_scorer import LanguageModel
 
     if backend == "kenlm":
         pytest.importorskip("kenlm")
     arpa = tmp_path / "tiny.arpa"
     arpa.write_text(TINY_ARPA)
-    lm = LanguageModel(str(arpa), backend=backend)
+    return LanguageModel(str(arpa), backend=backend)
+
+
+@pytest.mark.parametrize("backend", ["python", "kenlm"])
+def test_language_model_changes_the_choice_as_its_probabilities_say(tmp_path, backend):
+    lm = tiny_lm(tmp_path, backend)
     # The acoustics favour "cap" (0.6 vs 0.4 on the last letter); the LM prefers "cat" by 10^2.6.
     probs = spell("the cap", {6: {"p": 0.6, "t": 0.4}})
     assert prefix_beam_search(probs, beam_width=16) == "the cap"
     assert prefix_beam_search(probs, beam_width=16, lm=lm, alpha=1.0, beta=0.0) == "the cat"
     # A weak LM weight cannot overturn the acoustics: log(0.6/0.4) > 0.1 * ln(10) * 2.6.
     assert prefix_beam_search(probs, beam_width=16, lm=lm, alpha=0.05, beta=0.0) == "the cap"
+
+
+@pytest.mark.parametrize("backend", ["python", "kenlm"])
+def test_words_outside_the_vocabulary_lose_to_vocabulary_spellings_even_half_spelled(tmp_path, backend):
+    lm = tiny_lm(tmp_path, backend)
+    assert lm.vocabulary == {"cat", "cap", "the"} and "cat" in lm and "<unk>" not in lm
+    assert lm.is_word_prefix("ca") and lm.is_word_prefix("cat") and not lm.is_word_prefix("cq")
+    # The acoustics favour "cqt" (0.6 vs 0.4); a weak LM weight alone cannot overturn that
+    # (log(0.6/0.4) > 0.05 * ln(10) * (3.0 - 0.4)), the unknown-word offset can.
+    probs = spell("the cat", {5: {"q": 0.6, "a": 0.4}})
+    assert prefix_beam_search(probs, beam_width=16, lm=lm, alpha=0.05, beta=0.0, unk_offset=0.0) == "the cqt"
+    assert prefix_beam_search(probs, beam_width=16, lm=lm, alpha=0.05, beta=0.0, unk_offset=-10.0) == "the cat"
+    # With one hypothesis kept, "the ca" survives the frame only if "the cq" is penalised at once,
+    # before its word ends: no vocabulary word starts with "cq".
+    assert prefix_beam_search(probs, beam_width=1, lm=lm, alpha=0.05, beta=0.0, unk_offset=-10.0) == "the cat"
+    assert prefix_beam_search(probs, beam_width=1, lm=lm, alpha=0.05, beta=0.0, unk_offset=0.0) == "the cqt"
 
 
 def test_decoding_options_come_from_the_caller_then_the_lm_then_the_defaults(tmp_path):
@@ -127,8 +148,9 @@ def test_decoding_options_come_from_the_caller_then_the_lm_then_the_defaults(tmp
     assert DecodingOptions.for_lm(None) == GREEDY == DecodingOptions(0, DEFAULT_ALPHA, DEFAULT_BETA, None)
     assert GREEDY.is_greedy and GREEDY.describe() == "greedy"
     assert DecodingOptions.for_lm(lm) == DecodingOptions(DEFAULT_BEAM_WITH_LM, DEFAULT_ALPHA, DEFAULT_BETA, str(arpa))
-    lm.tuned = {"alpha": 0.8, "beta": 2.0, "beam": 8}  # as train_recipe saves them in the LM's sidecar
-    assert DecodingOptions.for_lm(lm, beta=0.0) == DecodingOptions(8, 0.8, 0.0, str(arpa))
+    lm.tuned = {"alpha": 0.8, "beta": 2.0, "beam": 8, "unk_offset": -4.0}  # as train_recipe saves them
+    assert DecodingOptions.for_lm(lm, beta=0.0) == DecodingOptions(8, 0.8, 0.0, str(arpa), -4.0)
+    assert DecodingOptions.for_lm(lm, unk_offset=0.0).unk_offset == 0.0
     parser = argparse.ArgumentParser()
     add_decoding_arguments(parser)
     beam_only = DecodingOptions.from_args(parser.parse_args(["--beam", "4"]), None)
@@ -171,6 +193,27 @@ def test_evaluate_command_prints_rates_and_writes_report(trained):
     with open(report) as f:
         lines = f.read().splitlines()
     assert lines[0].split("\t") == ["path", "cer", "wer", "reference", "hypothesis"] and len(lines) == 9
+
+
+def test_tuning_on_a_corpus_saves_the_best_weights_for_every_later_command(trained):
+    import json
+
+    from vui.language_model import build_lm_from_corpora, sidecar_path
+    from vui.lm_scorer import LanguageModel
+
+    tmp, weights, valid_json = trained
+    lm_path = str(tmp / "lm.arpa")
+    build_lm_from_corpora([str(tmp / "corpus" / "train_corpus.json")], lm_path, exclude_jsons=[valid_json],
+                          drop_excluded=True)
+    out = run(["-m", "vui.evaluate", "--weights", weights, "--corpus", valid_json, "--lm", lm_path, "--beam", "4",
+               "--tune", "--alphas", "0.3", "0.8", "--betas", "0.0", "--unk-offsets", "-2", "-30", "--save-tuned",
+               "--quiet"])
+    assert out.returncode == 0, out.stderr[-2000:]
+    with open(sidecar_path(lm_path)) as f:
+        tuned = json.load(f)["tuned"]
+    assert tuned["alpha"] in (0.3, 0.8) and tuned["beta"] == 0.0 and tuned["unk_offset"] in (-2.0, -30.0)
+    assert f"alpha={tuned['alpha']} beta=0.0 unk_offset={tuned['unk_offset']}" in out.stdout
+    assert LanguageModel(lm_path).tuned == tuned  # what vui.transcribe and the notebook decode with
 
 
 def test_probabilities_by_length_keeps_the_input_order(trained):

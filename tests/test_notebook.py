@@ -67,8 +67,9 @@ def test_results_per_trained_model(executed):
     assert "There are 16 total training examples." in text
     assert text.count("Predicted transcription:") == 2 and text.count("True transcription:") == 2
     assert "Models ranked by their best validation loss" in text
-    # STEP 3 also decodes with the shipped model and LM (results/vui_model.weights.h5, results/vui_lm.arpa).
-    assert text.count("Greedy:") == 3 and text.count("Beam + LM:") == 3
+    # The last section decodes the four shipped LibriSpeech clips with the shipped model and LM.
+    assert text.count("Greedy:") == 4 and text.count("Beam + LM:") == 4
+    assert "True:        stuff it into you his belly counselled him" in text
 
 
 def test_html_export(executed):

@@ -14,7 +14,7 @@ import pytest
 import sample_models as sm
 import train_utils as tu
 from char_map import NUM_CLASSES
-from tests.conftest import make_tiny_corpus
+from tests.conftest import ROOT, make_tiny_corpus
 from vui import recipe, training
 
 # Measured 0.342 on these 40 utterances (0.338 on all 382 held-out ones); a regression guard.
@@ -204,6 +204,31 @@ def test_shipped_model_on_held_out_librispeech_speakers(librispeech_test_clean):
             for e in picked]
     cer, _ = error_rates([e["text"] for e in picked], hyps)
     assert cer < SHIPPED_GREEDY_CER_BOUND, cer
+
+
+def test_shipped_clips_are_attributed_small_real_speech_the_shipped_model_reads(monkeypatch):
+    """vui/clips: four held-out LibriSpeech clips (under 1 MB, attributed), a valid corpus file from the
+    project folder, which the shipped model transcribes with a greedy CER near its held-out figure."""
+    from data_generator import read_corpus
+    from vui.decoding import greedy_decode
+    from vui.recipe import HELD_OUT_SPEAKERS
+    from vui.evaluate import error_rates
+    from vui.saved_model import SHIPPED_CLIPS, SHIPPED_MODEL
+    from vui.transcriber import Transcriber
+
+    monkeypatch.chdir(ROOT)
+    clips = read_corpus(SHIPPED_CLIPS, strict=True)
+    folder = os.path.dirname(SHIPPED_CLIPS)
+    assert len(clips.audio_paths) == 4 and sum(os.path.getsize(p) for p in clips.audio_paths) < 1e6
+    assert {os.path.basename(p).split("-")[0] for p in clips.audio_paths} <= set(HELD_OUT_SPEAKERS)
+    with open(os.path.join(folder, "README.md")) as f:
+        attribution = f.read()
+    assert "Creative Commons Attribution 4.0" in attribution
+    assert all(os.path.basename(p) in attribution for p in clips.audio_paths)
+    transcriber = Transcriber(SHIPPED_MODEL)
+    hyps = [" ".join(greedy_decode(transcriber.file_probabilities(p)).split()) for p in clips.audio_paths]
+    cer, _ = error_rates(clips.texts, hyps)
+    assert cer < SHIPPED_GREEDY_CER_BOUND, list(zip(clips.texts, hyps))
 
 
 def test_default_model_and_lm(tmp_path, monkeypatch):

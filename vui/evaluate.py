@@ -6,12 +6,14 @@ histories from results/*.pickle (vui.display plots them) and a comparison table.
     python -m vui.evaluate --weights results/model_end.h5 --corpus valid_corpus.json
     python -m vui.evaluate --weights results/model_end.h5 --corpus valid_corpus.json --lm results/lm.arpa --beam 32
     python -m vui.evaluate --weights results/model_end.h5 --corpus valid_corpus.json --lm results/lm.arpa --tune
+    python -m vui.evaluate --corpus valid_corpus.json --tune --alphas 0.6 0.8 --save-tuned   # the shipped LM's weights
 
 The model is rebuilt from the description saved beside its weights (results/model_end.json), so no
 model call needs retyping. Inference is batched (utterances sorted by length, so little padding);
 the softmax outputs are computed once and every decoding reuses them. ``--report`` writes one line
-per utterance (TSV). ``--tune`` searches the LM weight and word bonus on the corpus given, which
-must be the validation split, never the test set.
+per utterance (TSV). ``--tune`` searches the LM weight, word bonus and unknown-word offset on the
+corpus given, which must be the validation split, never the test set; ``--save-tuned`` records the
+best in the LM's sidecar, where every command takes its defaults from.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ from tqdm.auto import tqdm
 from data_generator import read_corpus
 from utils import write_atomic
 from vui.decoding import GREEDY, DecodingOptions, add_decoding_arguments, decode
-from vui.language_model import check_lm_excludes
-from vui.lm_scorer import LanguageModel
+from vui.language_model import check_lm_excludes, sidecar_path
+from vui.lm_scorer import LanguageModel, save_tuned
 from vui.saved_model import ModelFileError, default_model_and_lm, description_path, read_description, weights_of
 from vui.transcriber import Transcriber
 
@@ -182,15 +184,22 @@ def evaluate_decoding(paths: list[str], texts: list[str], probs: list[np.ndarray
     return Evaluation(cer, wer, list(texts), hyps, list(paths), seconds, options)
 
 
+TUNE_ALPHAS: tuple[float, ...] = (0.3, 0.5, 0.8, 1.2)  # the grid --tune and tune_lm_weights search
+TUNE_BETAS: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0)
+TUNE_UNK_OFFSETS: tuple[float, ...] = (-5.0, -10.0, -20.0)
+
+
 def tune_lm_weights(texts: list[str], probs: list[np.ndarray], lm: LanguageModel, beam: int,
-                    alphas: tuple[float, ...] = (0.3, 0.5, 0.8, 1.2), betas: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0),
+                    alphas: tuple[float, ...] = TUNE_ALPHAS, betas: tuple[float, ...] = TUNE_BETAS,
+                    unk_offsets: tuple[float, ...] = TUNE_UNK_OFFSETS,
                     progress: bool = True) -> tuple[DecodingOptions, Evaluation]:
-    """Grid search of (alpha, beta) by WER (then CER) on the given (validation) utterances, beam
-    search `beam` wide with `lm`: the best options and their evaluation."""
+    """Grid search of (alpha, beta, unk_offset) by WER (then CER) on the given (validation)
+    utterances, beam search `beam` wide with `lm`: the best options and their evaluation."""
     base = DecodingOptions.for_lm(lm, beam)
     best = None
-    for alpha, beta in tqdm(list(itertools.product(alphas, betas)), desc="Tuning", disable=not progress):
-        options = replace(base, alpha=alpha, beta=beta)
+    grid = list(itertools.product(alphas, betas, unk_offsets))
+    for alpha, beta, unk_offset in tqdm(grid, desc="Tuning", disable=not progress):
+        options = replace(base, alpha=alpha, beta=beta, unk_offset=unk_offset)
         result = evaluate_decoding([""] * len(texts), texts, probs, options, lm)
         if best is None or (result.wer, result.cer) < (best[1].wer, best[1].cer):
             best = (options, result)
@@ -198,12 +207,13 @@ def tune_lm_weights(texts: list[str], probs: list[np.ndarray], lm: LanguageModel
 
 
 def write_report(path: str, evaluation: Evaluation) -> None:
-    """One TSV line per utterance: audio path, CER, WER, reference, hypothesis (atomically)."""
+    """One TSV line per utterance: audio path, CER, WER, reference, hypothesis (atomically); says where."""
     lines = ["path\tcer\twer\treference\thypothesis"]
     for p, ref, hyp in zip(evaluation.paths, evaluation.references, evaluation.hypotheses):
         cer, wer = error_rates([ref], [hyp])
         lines.append(f"{p}\t{cer:.4f}\t{wer:.4f}\t{ref}\t{hyp}")
     write_atomic(path, ("\n".join(lines) + "\n").encode("utf-8"))
+    print(f"per-utterance report: {path}")
 
 
 def comparison_table(results_dir: str = "results", corpus_json: str = "valid_corpus.json", lm_path: str | None = None,
@@ -251,7 +261,14 @@ def main(argv: list[str] | None = None) -> int:
                         "(default: the shipped model, results/vui_model.weights.h5)")
     parser.add_argument("--corpus", required=True, help="JSON-lines corpus file to evaluate on")
     add_decoding_arguments(parser)
-    parser.add_argument("--tune", action="store_true", help="grid-search alpha and beta on this (validation) corpus")
+    parser.add_argument("--tune", action="store_true",
+                        help="grid-search alpha, beta and unk_offset on this (validation) corpus")
+    parser.add_argument("--alphas", type=float, nargs="+", default=list(TUNE_ALPHAS), help="--tune's LM weights")
+    parser.add_argument("--betas", type=float, nargs="+", default=list(TUNE_BETAS), help="--tune's word bonuses")
+    parser.add_argument("--unk-offsets", type=float, nargs="+", default=list(TUNE_UNK_OFFSETS),
+                        help="--tune's unknown-word offsets")
+    parser.add_argument("--save-tuned", action="store_true",
+                        help="record the tuned weights in the LM's sidecar (<lm>.json): the defaults from then on")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--report", help="per-utterance TSV report to write")
     parser.add_argument("--quiet", action="store_true")
@@ -272,13 +289,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.tune:
         if lm is None:
             parser.error("--tune needs --lm")
-        options, _ = tune_lm_weights(texts, probs, lm, options.beam, progress=not args.quiet)
-        print(f"tuned on {args.corpus}: alpha={options.alpha} beta={options.beta}")
+        options, _ = tune_lm_weights(texts, probs, lm, options.beam, tuple(args.alphas), tuple(args.betas),
+                                     tuple(args.unk_offsets), progress=not args.quiet)
+        print(f"tuned on {args.corpus}: alpha={options.alpha} beta={options.beta} unk_offset={options.unk_offset}")
+        if args.save_tuned:
+            save_tuned(lm.path, options.tuned_record(args.corpus))
+            print(f"saved in {sidecar_path(lm.path)}")
     result = evaluate_decoding(paths, texts, probs, options, lm, progress=not args.quiet)
     print(f"{args.corpus}: {len(texts)} utterances, {options.describe()}: CER {result.cer:.4f}  WER {result.wer:.4f}")
     if args.report:
         write_report(args.report, result)
-        print(f"per-utterance report: {args.report}")
     return 0
 
 

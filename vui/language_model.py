@@ -242,6 +242,28 @@ def read_arpa(path: str) -> tuple[list[dict[NGram, float]], dict[NGram, float]]:
     return probs, backoffs
 
 
+def read_arpa_vocabulary(path: str) -> frozenset[str]:
+    """The words of an ARPA file's unigram section, without <s>, </s> and <unk>: what a decoder may
+    spell. Reads only up to the bigrams, so it is quick even for a large model."""
+    words = set()
+    in_unigrams = False
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line == "\\1-grams:":
+                in_unigrams = True
+            elif line.startswith("\\"):
+                if in_unigrams:
+                    break
+            elif in_unigrams and line:
+                fields = line.split()
+                if len(fields) >= 2:
+                    words.add(fields[1])
+    if not in_unigrams:
+        raise ArpaError(f"{path}: no \\1-grams: section")
+    return frozenset(words - {BOS, EOS, UNK})
+
+
 # --- corpora, guards and sidecar ----------------------------------------------------------------
 
 

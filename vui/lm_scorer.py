@@ -16,7 +16,7 @@ import sys
 from typing import Any, Hashable, Iterator
 
 from utils import write_atomic
-from vui.language_model import BOS, EOS, UNK, NGram, read_arpa, sidecar_path
+from vui.language_model import BOS, EOS, UNK, NGram, read_arpa, read_arpa_vocabulary, sidecar_path
 
 BACKENDS: tuple[str, ...] = ("kenlm", "python")
 
@@ -70,7 +70,8 @@ class LanguageModel:
     ``backend`` is "kenlm" (the kenlm module, used when importable) or "python" (a pure-Python
     backoff scorer); pass backend= to choose. States are opaque, hashable and comparable: equal
     states give equal scores for every continuation, so a decoder may merge hypotheses on them.
-    Words outside the vocabulary score as ``<unk>``.
+    Words outside the vocabulary score as ``<unk>``; ``vocabulary`` and ``is_word_prefix`` let a
+    decoder penalise them, finished or still being spelled.
     """
 
     def __init__(self, arpa_path: str, backend: str | None = None) -> None:
@@ -84,7 +85,7 @@ class LanguageModel:
         self.tuned: dict = _read_tuned(self.path)
         kenlm = _import_kenlm() if backend in (None, "kenlm") else None
         if backend == "kenlm" and kenlm is None:
-            raise ImportError("backend='kenlm' needs the kenlm module (pip install kenlm)")
+            raise ImportError("backend='kenlm' needs the kenlm module (pip install ufal-kenlm)")
         self.backend: str = "kenlm" if kenlm is not None else "python"
         if kenlm is not None:
             self._kenlm = kenlm
@@ -98,14 +99,22 @@ class LanguageModel:
             self.order = len(self._probs)
             self._unigrams = self._probs[0]
 
+        self.vocabulary: frozenset[str] = read_arpa_vocabulary(self.path)
+        self._prefixes: frozenset[str] | None = None
+
+    def is_word_prefix(self, partial: str) -> bool:
+        """Whether some vocabulary word starts with `partial` (the whole word included): the
+        character trie a decoder checks a half-spelled word against, held as the set of prefixes."""
+        if self._prefixes is None:
+            self._prefixes = frozenset(w[:k] for w in self.vocabulary for k in range(1, len(w) + 1))
+        return partial in self._prefixes
+
     def __repr__(self) -> str:
         return f"LanguageModel({self.path!r}, backend={self.backend!r}, order={self.order})"
 
     def __contains__(self, word: str) -> bool:
         """Whether `word` is in the model's vocabulary."""
-        if self.backend == "kenlm":
-            return word in self._model
-        return (word,) in self._unigrams
+        return word in self.vocabulary
 
     def begin_state(self) -> Hashable:
         """The state at the start of a sentence (after <s>)."""

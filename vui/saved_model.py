@@ -30,6 +30,8 @@ from utils import write_atomic
 PROJECT_DIR: str = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED_MODEL: str = os.path.join(PROJECT_DIR, "results", "vui_model.weights.h5")
 SHIPPED_LM: str = os.path.join(PROJECT_DIR, "results", "vui_lm.arpa")
+# Four LibriSpeech clips of speakers the shipped model never heard (a corpus file; paths relative to PROJECT_DIR)
+SHIPPED_CLIPS: str = os.path.join(PROJECT_DIR, "vui", "clips", "clips.json")
 
 
 class ModelFileError(ValueError):

@@ -79,8 +79,7 @@ def evaluate_model(weights: str, valid_json: str, lm_path: str | None, beam: int
         return {"greedy": greedy, "params": transcriber.model.count_params()}
     lm = LanguageModel(lm_path)
     options, with_lm = tune_lm_weights(texts, probs, lm, beam)
-    save_tuned(lm_path, {"alpha": options.alpha, "beta": options.beta, "beam": options.beam,
-                         "on": os.path.abspath(valid_json)})
+    save_tuned(lm_path, options.tuned_record(valid_json))
     return {"greedy": greedy, "lm": with_lm, "alpha": options.alpha, "beta": options.beta,
             "params": transcriber.model.count_params()}
 
