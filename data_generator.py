@@ -22,7 +22,7 @@ import os
 import random
 import sys
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -179,9 +179,13 @@ class AudioGenerator:
     def __init__(self, step: int = STEP_MS, window: int = WINDOW_MS, max_freq: int = MAX_FREQ, mfcc_dim: int = MFCC_DIM,
                  minibatch_size: int = 20, desc_file: str | None = None, spectrogram: bool = True,
                  max_duration: float = MAX_DURATION_S, sort_by_duration: bool = False, seed: int = RNG_SEED,
-                 bucket_by_duration: bool = False, cache_dir: str | None = None) -> None:
+                 bucket_by_duration: bool = False, cache_dir: str | None = None,
+                 speed_perturbation: Sequence[float] = ()) -> None:
         if minibatch_size < 1:
             raise ValueError("minibatch_size must be at least 1")
+        if any(s <= 0 for s in speed_perturbation):
+            raise ValueError(f"speed_perturbation factors must be positive, not {list(speed_perturbation)}")
+        self.speed_perturbation = tuple(float(s) for s in speed_perturbation)
         self.features = Features(spectrogram, mfcc_dim, step, window, max_freq, cache_dir=cache_dir)
         self.minibatch_size = minibatch_size
         self.max_duration = max_duration
@@ -272,9 +276,10 @@ class AudioGenerator:
     feats_mean = property(lambda self: self.features.mean, lambda self, v: setattr(self.features, "mean", np.asarray(v, np.float32)))
     feats_std = property(lambda self: self.features.std, lambda self, v: setattr(self.features, "std", np.asarray(v, np.float32)))
 
-    def featurize(self, audio_clip: str) -> np.ndarray:
-        """Un-normalised features of one audio file, shape (frames, input_dim), from the cache if set."""
-        return self.features.raw(audio_clip)
+    def featurize(self, audio_clip: str, speed: float = 1.0) -> np.ndarray:
+        """Un-normalised features of one audio file, shape (frames, input_dim), from the cache if set;
+        `speed` plays it that much faster first (see utterance_speed)."""
+        return self.features.raw(audio_clip, speed)
 
     def feature_cache_path(self, audio_clip: str) -> str:
         """Where the features of `audio_clip` are cached (see Features.cache_path)."""
@@ -342,10 +347,21 @@ class AudioGenerator:
             raise CorpusError(f"no {partition} utterances left after leaving out {len(gone)}")
         self._reorder(partition, keep, epoch=0)
 
-    def batch_from_indices(self, partition: str, indices: list[int]) -> tuple[dict, dict]:
-        """The minibatch of the given utterances of `partition` (see the module docstring)."""
+    def utterance_speed(self, partition: str, index: int, epoch: int | None) -> float:
+        """The speed at which utterance `index` of `partition` is read in epoch `epoch`: with
+        speed_perturbation, training utterances are read at one of its factors, drawn anew every
+        epoch from (seed, epoch, audio path), so a resumed run draws the same; everything else at 1."""
+        if partition != "train" or not self.speed_perturbation or epoch is None:
+            return 1.0
+        path = self.partitions[partition].audio_paths[index]
+        return random.Random(f"{self.seed}:{epoch}:{path}").choice(self.speed_perturbation)
+
+    def batch_from_indices(self, partition: str, indices: list[int], epoch: int | None = None) -> tuple[dict, dict]:
+        """The minibatch of the given utterances of `partition` (see the module docstring), in epoch
+        `epoch` (which draws the speed of each training utterance, see utterance_speed)."""
         part = self.partitions[partition]
-        features = [self.normalize(self.featurize(part.audio_paths[i])) for i in indices]
+        features = [self.normalize(self.featurize(part.audio_paths[i], self.utterance_speed(partition, i, epoch)))
+                    for i in indices]
         labels = [text_to_int_sequence(part.texts[i]) for i in indices]
         batch = len(indices)
         max_frames = max(f.shape[0] for f in features)
@@ -371,7 +387,7 @@ class AudioGenerator:
         if part.cursor >= len(part.order):
             self._start_epoch(partition, part.epoch + 1)
         part.cursor += 1
-        return self.batch_from_indices(partition, part.order[part.cursor - 1])
+        return self.batch_from_indices(partition, part.order[part.cursor - 1], part.epoch)
 
     def _forever(self, partition: str) -> Iterator[tuple[dict, dict]]:
         while True:

@@ -26,7 +26,7 @@ import hashlib
 import json
 import os
 import sys
-from typing import Callable
+from typing import Callable, Sequence
 
 from vui import backend  # noqa: F401  (picks KERAS_BACKEND before Keras loads)
 import keras
@@ -204,15 +204,17 @@ def ctc_min_frames(label: str) -> int:
 
 
 def find_unfit_labels(audio_gen: AudioGenerator, partition: str, output_length: Callable) -> list[tuple[int, str]]:
-    """Utterances of `partition` whose transcript CTC cannot fit in the model's output frames.
+    """Utterances of `partition` whose transcript CTC cannot fit in the model's output frames (for
+    training data with speed perturbation: at its fastest speed, the fewest frames).
 
     Returns (index, message) pairs; the message names the audio file, the frames the model outputs
     for it and the frames its transcript needs.
     """
     part = audio_gen.partitions[partition]
+    fastest = max(audio_gen.speed_perturbation, default=1.0) if partition == "train" else 1.0
     bad = []
     for i, (path, text) in enumerate(zip(part.audio_paths, part.texts)):
-        frames = int(output_length(audio_feature_frames(path, audio_gen.step, audio_gen.window)))
+        frames = int(output_length(int(audio_feature_frames(path, audio_gen.step, audio_gen.window) / fastest)))
         needed = ctc_min_frames(text)
         if frames < needed:
             bad.append((i, f"{path}: model outputs {frames} frames, transcript needs {needed} ({len(text)} characters)"))
@@ -240,6 +242,7 @@ def train_model(
     keep_best: bool = False,
     distribution: str | None = os.environ.get("VUI_DISTRIBUTION") or None,
     callbacks: list[keras.callbacks.Callback] | None = None,
+    speed_perturbation: Sequence[float] = (),
 ) -> dict:
     """Train an acoustic model with CTC and save its history, weights and description in results/.
 
@@ -259,7 +262,9 @@ def train_model(
     training as on one device, within float tolerance. callbacks: the user's own Keras callbacks
     (CSVLogger, TensorBoard, EarlyStopping, ...), run by fit after the built-in ones; their
     ``self.model`` is the CTC-loss model around `input_to_softmax`. An EarlyStopping that stops the
-    run leaves it finished (not resumed by the next call). A finished run that is loaded trains
+    run leaves it finished (not resumed by the next call). speed_perturbation, e.g. (0.9, 1.0, 1.1),
+    reads each training utterance at one of these speeds, drawn every epoch (Kaldi's speed
+    perturbation: tempo and pitch change together); validation is read as it is. A finished run that is loaded trains
     nothing, so its callbacks do not run.
     See the module docstring for the files written and how resuming works.
     """
@@ -268,7 +273,8 @@ def train_model(
         optimizer = optimizer.__class__.from_config(optimizer.get_config())
     audio_gen = AudioGenerator(minibatch_size=minibatch_size, spectrogram=spectrogram, mfcc_dim=mfcc_dim,
                                sort_by_duration=sort_by_duration, max_duration=max_duration,
-                               bucket_by_duration=bucket_by_duration, cache_dir=cache_dir)
+                               bucket_by_duration=bucket_by_duration, cache_dir=cache_dir,
+                               speed_perturbation=speed_perturbation)
     audio_gen.load_train_data(train_json)
     audio_gen.load_validation_data(valid_json)
     expected_dim = audio_gen.input_dim
@@ -297,6 +303,8 @@ def train_model(
     }
     if distribution:
         run["distribution"] = distribution
+    if audio_gen.speed_perturbation:  # only when used: runs without it keep their earlier fingerprints
+        run["speed_perturbation"] = list(audio_gen.speed_perturbation)
     description = describe(input_to_softmax, audio_gen.features.to_dict(),
                            {**run, "epochs": epochs, "weights": save_model_path, "pickle": pickle_path,
                             "backend": keras.backend.backend()})

@@ -143,6 +143,54 @@ def test_resume_after_interruption_matches_uninterrupted_run(tiny_corpus, tmp_pa
     np.testing.assert_allclose(resumed["val_loss"], full["val_loss"], rtol=1e-3)
 
 
+def test_change_speed_changes_tempo_and_pitch_together():
+    from vui.features import change_speed
+
+    rate = 16000
+    tone = np.sin(2 * np.pi * 440 * np.arange(rate) / rate).astype(np.float32)
+    for speed in (0.9, 1.1):
+        faster = change_speed(tone, speed)
+        assert abs(len(faster) - rate / speed) <= 1
+        peak_hz = np.argmax(np.abs(np.fft.rfft(faster))) * rate / len(faster)
+        assert abs(peak_hz - 440 * speed) < 3, (speed, peak_hz)
+    assert change_speed(tone, 1.0) is tone
+
+
+def test_speed_perturbation_draws_a_speed_per_utterance_and_epoch_for_training_only(tiny_corpus, tmp_path):
+    from data_generator import AudioGenerator
+    from utils import audio_feature_frames
+
+    train_json, valid_json = tiny_corpus
+    gen = AudioGenerator(minibatch_size=8, speed_perturbation=(0.9, 1.1), cache_dir=str(tmp_path / "cache"))
+    gen.load_train_data(train_json)
+    gen.load_validation_data(valid_json)
+    n = len(gen.train_audio_paths)
+    speeds = [[gen.utterance_speed("train", i, epoch) for i in range(n)] for epoch in range(3)]
+    assert all(set(s) == {0.9, 1.1} for s in speeds) and speeds[1] != speeds[2]  # mixed, redrawn each epoch
+    assert speeds[1] == [gen.utterance_speed("train", i, 1) for i in range(n)]  # reproducible (resume)
+    assert {gen.utterance_speed("valid", i, 1) for i in range(4)} == {1.0}
+    inputs, _ = gen.batch_from_indices("train", [0, 1, 2], epoch=1)
+    for row, i in enumerate([0, 1, 2]):
+        natural = audio_feature_frames(gen.train_audio_paths[i])
+        assert abs(inputs["input_length"][row, 0] - natural / speeds[1][i]) <= 2
+    plain, _ = gen.batch_from_indices("train", [0, 1, 2])  # no epoch: as recorded
+    assert [int(x) for x in plain["input_length"][:, 0]] == [audio_feature_frames(gen.train_audio_paths[i]) for i in [0, 1, 2]]
+
+
+def test_speed_perturbation_is_part_of_the_run_and_its_resume(tiny_corpus, tmp_path):
+    train_json, valid_json = tiny_corpus
+    args = dict(train_json=train_json, valid_json=valid_json, minibatch_size=8, epochs=2, verbose=0)
+    plain = tu.train_model(small_rnn(), "m.pickle", "m.h5", results_dir=str(tmp_path / "r"), **args)
+    perturbed = tu.train_model(small_rnn(), "m.pickle", "m.h5", results_dir=str(tmp_path / "r"),
+                               speed_perturbation=(0.9, 1.0, 1.1), **args)  # other settings: trained anew
+    assert perturbed["loss"] != plain["loss"] and all(np.isfinite(perturbed["loss"]))
+    with open(tmp_path / "r" / "m.json") as f:
+        assert json.load(f)["training"]["speed_perturbation"] == [0.9, 1.0, 1.1]
+    again = tu.train_model(small_rnn(), "m.pickle", "m.h5", results_dir=str(tmp_path / "r"),
+                           speed_perturbation=(0.9, 1.0, 1.1), **args)
+    assert again == perturbed  # the same settings: the finished run is loaded
+
+
 def test_labels_too_long_are_reported_and_left_out(tiny_corpus, tmp_path, capsys):
     train_json, valid_json = tiny_corpus
     with open(train_json) as f:

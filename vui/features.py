@@ -14,9 +14,11 @@ import io
 import json
 import os
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Sequence
 
 import numpy as np
+from scipy.signal import resample_poly
 
 from utils import (
     MAX_FREQ,
@@ -32,6 +34,18 @@ from utils import (
 
 FEATURE_VERSION: int = 1  # bump when feature code changes, so cached features are recomputed
 NORMALIZE_EPS: float = 1e-14  # added to the standard deviation before dividing
+MAX_SPEED_DENOMINATOR: int = 100  # speed factors are applied as resampling ratios p/q with q <= this
+
+
+def change_speed(samples: np.ndarray, speed: float) -> np.ndarray:
+    """The samples played `speed` times as fast, tempo and pitch together (sox's ``speed`` effect,
+    as Kaldi's speed perturbation uses it): resampled by 1/speed, shape (about n / speed,)."""
+    if speed == 1.0:
+        return samples
+    if speed <= 0:
+        raise ValueError(f"speed must be positive, not {speed}")
+    ratio = Fraction(1 / speed).limit_denominator(MAX_SPEED_DENOMINATOR)
+    return resample_poly(samples, ratio.numerator, ratio.denominator).astype(np.float32)
 
 
 @dataclass(eq=False)  # compared by to_dict(): numpy statistics have no single truth value
@@ -66,15 +80,17 @@ class Features:
         return calc_feat_dim(self.window, self.max_freq) if self.spectrogram else self.mfcc_dim
 
     # --- computing ---------------------------------------------------------------------------------
-    def raw(self, audio_path: str) -> np.ndarray:
-        """Un-normalised features of one audio file, shape (frames, dim), from the cache if set."""
-        cache = self.cache_path(audio_path) if self.cache_dir else None
+    def raw(self, audio_path: str, speed: float = 1.0) -> np.ndarray:
+        """Un-normalised features of one audio file, shape (frames, dim), from the cache if set;
+        `speed` other than 1 plays the audio that much faster first (training's speed perturbation)."""
+        cache = self.cache_path(audio_path, speed) if self.cache_dir else None
         if cache is not None and os.path.exists(cache):
             try:
                 return np.load(cache)
             except (OSError, ValueError):  # damaged entry: compute again and replace it
                 pass
         samples, sample_rate = load_audio(audio_path)
+        samples = change_speed(samples, speed)
         if self.spectrogram:
             feats = spectrogram_from_samples(samples, sample_rate, self.step, self.window, self.max_freq,
                                              filename=audio_path)
@@ -88,14 +104,16 @@ class Features:
             write_atomic(cache, buffer.getvalue())
         return feats
 
-    def cache_path(self, audio_path: str) -> str:
-        """Where the features of `audio_path` are cached: keyed by the file's absolute path, size,
-        modification time and every feature setting, so a change to any of them misses the cache.
+    def cache_path(self, audio_path: str, speed: float = 1.0) -> str:
+        """Where the features of `audio_path` (at `speed`) are cached: keyed by the file's absolute
+        path, size, modification time, the speed and every feature setting, so a change to any of
+        them misses the cache.
         Entries are written atomically, so several processes may fill the cache at once, and the
         folder can be deleted at any time."""
         st = os.stat(audio_path)
         key = json.dumps([os.path.abspath(audio_path), st.st_size, st.st_mtime_ns, self.spectrogram,
-                          self.mfcc_dim, self.step, self.window, self.max_freq, FEATURE_VERSION])
+                          self.mfcc_dim, self.step, self.window, self.max_freq, FEATURE_VERSION]
+                         + ([speed] if speed != 1.0 else []))
         digest = hashlib.sha1(key.encode()).hexdigest()
         return os.path.join(self.cache_dir, digest[:2], digest + ".npy")
 

@@ -33,6 +33,7 @@ RECIPE: dict = {
     "peak_learning_rate": 1e-3,
     "warmup_steps": 300,
     "keep_best": True,
+    "speed_perturbation": [],  # e.g. [0.9, 1.0, 1.1]: each training utterance read at one, drawn per epoch
     "beam": DEFAULT_BEAM_WITH_LM,  # LM decoding's beam; alpha and beta are tuned on validation
 }
 
@@ -66,7 +67,7 @@ def recipe_train_args(train_json: str, epochs: int = RECIPE["epochs"], recipe: d
     else:
         raise ValueError(f"recipe optimizer must be 'adam' or 'seed_sgd', not {recipe['optimizer']!r}")
     return {"minibatch_size": recipe["minibatch_size"], "optimizer": optimizer, "epochs": epochs,
-            "keep_best": recipe["keep_best"]}
+            "keep_best": recipe["keep_best"], "speed_perturbation": recipe.get("speed_perturbation", [])}
 
 
 def recipe_model(input_dim: int, recipe: dict = RECIPE, verbose: bool = False) -> keras.Model:

@@ -4,6 +4,7 @@ One command reproduces ``results/vui_model.*`` and ``results/vui_lm.arpa``::
 
     python -m vui.train_recipe                      # LibriSpeech test-clean, 32 speakers / 8 held out
     python -m vui.train_recipe --train dev-clean --valid test-clean   # after vui.download
+    python -m vui.train_recipe --set 'speed_perturbation=[0.9,1.0,1.1]' --name sp --results-dir runs/sp   # a variant
 
 Data: with ``--valid`` unset, ``--train``'s speakers are split: the 8 speakers of HELD_OUT_SPEAKERS
 (test-clean's 1089 1188 121 1221 1284 1320 1580 1995) are the validation set, never trained on and

@@ -98,22 +98,22 @@ class CorpusBatches(keras.utils.PyDataset):
         """Draw epoch `epoch`'s batches from now on (call before the epoch's first batch is read)."""
         batches = self.audio_gen.epoch_batches(self.partition, epoch)
         batches = [b[: len(b) - len(b) % self.devices] for b in batches]
-        self.batches = [b for b in batches if b]
+        self.batches, self.epoch = [b for b in batches if b], epoch
 
     def __len__(self) -> int:
         return len(self.batches)
 
-    def _load(self, batches: list[list[int]], index: int) -> tuple[dict, dict]:
-        return self.audio_gen.batch_from_indices(self.partition, batches[index])
+    def _load(self, batches: list[list[int]], index: int, epoch: int) -> tuple[dict, dict]:
+        return self.audio_gen.batch_from_indices(self.partition, batches[index], epoch)
 
     def __getitem__(self, index: int) -> tuple[dict, dict]:
         batches, ahead = self.batches, self._ahead
         if ahead is not None and ahead[0] is batches and ahead[1] == index:
             batch = ahead[2].result()  # prepared while the previous batch trained; raises what it raised
         else:
-            batch = self._load(batches, index)
+            batch = self._load(batches, index, self.epoch)
         following = index + 1
-        self._ahead = (batches, following, self._pool.submit(self._load, batches, following)) \
+        self._ahead = (batches, following, self._pool.submit(self._load, batches, following, self.epoch)) \
             if following < len(batches) else None
         return batch
 
