@@ -94,12 +94,13 @@ class LanguageModel:
             with _quiet_stderr():  # and says "Loading the LM will be faster if ..." from C++, unconfigurably
                 self._model = kenlm.Model(self.path, config)
             self.order: int = int(self._model.order)
+            # the words a decoder may spell: kenlm cannot list them, so they come from the file
+            self.vocabulary: frozenset[str] = read_arpa_vocabulary(self.path)
         else:
             self._probs, self._backoffs = read_arpa(self.path)
             self.order = len(self._probs)
             self._unigrams = self._probs[0]
-
-        self.vocabulary: frozenset[str] = read_arpa_vocabulary(self.path)
+            self.vocabulary = frozenset(w for (w,) in self._unigrams) - {BOS, EOS, UNK}
         self._prefixes: frozenset[str] | None = None
 
     def is_word_prefix(self, partial: str) -> bool:

@@ -67,7 +67,7 @@ def recipe_train_args(train_json: str, epochs: int = RECIPE["epochs"], recipe: d
     else:
         raise ValueError(f"recipe optimizer must be 'adam' or 'seed_sgd', not {recipe['optimizer']!r}")
     return {"minibatch_size": recipe["minibatch_size"], "optimizer": optimizer, "epochs": epochs,
-            "keep_best": recipe["keep_best"], "speed_perturbation": recipe.get("speed_perturbation", [])}
+            "keep_best": recipe["keep_best"], "speed_perturbation": recipe["speed_perturbation"]}
 
 
 def recipe_model(input_dim: int, recipe: dict = RECIPE, verbose: bool = False) -> keras.Model:
