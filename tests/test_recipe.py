@@ -142,7 +142,7 @@ def test_train_recipe_end_to_end_on_generated_audio(tmp_path, monkeypatch, capsy
     _librispeech_tree(str(tmp_path / "ls"), "train-x", ["11", "12", "13", "14"], seed=10)
     _librispeech_tree(str(tmp_path / "ls"), "valid-x", ["21"], seed=20)
     tiny = dict(train_recipe.RECIPE, kwargs=dict(train_recipe.RECIPE["kwargs"], filters=16, units=16, recur_layers=1),
-                beam=4, warmup_steps=2)
+                beam=4, warmup_steps=2, general_lm={"vocabulary": 500, "bigrams": 2000, "weight": 0.5})
     monkeypatch.setattr(train_recipe, "RECIPE", tiny)
     results = tmp_path / "results"
     assert train_recipe.main(["--librispeech", str(tmp_path / "ls"), "--train", "train-x", "--valid", "valid-x",
@@ -158,6 +158,20 @@ def test_train_recipe_end_to_end_on_generated_audio(tmp_path, monkeypatch, capsy
     # every training transcript, less any that is also a validation transcript (the tiny vocabulary repeats)
     assert sidecar["sentences"] + sidecar["dropped_evaluation_sentences"] == 24
     assert set(sidecar["tuned"]) >= {"alpha", "beta", "beam"}
+    try:  # with pocketsphinx (a development dependency) the LM is mixed with CMU's en-US model
+        import pocketsphinx  # noqa: F401
+        assert sidecar["mixed_with"]["weight"] == 0.5 and sidecar["ngram_counts"]["1"] > 500
+    except ImportError:
+        assert "mixed_with" not in sidecar and "needs pocketsphinx" in out
+    # --lm-only keeps the trained model and rebuilds, re-tunes and evaluates the LM
+    weights_mtime = os.path.getmtime(results / "vui_model.weights.h5")
+    assert train_recipe.main(["--librispeech", str(tmp_path / "ls"), "--train", "train-x", "--valid", "valid-x",
+                              "--results-dir", str(results), "--data-dir", str(tmp_path / "data"), "--lm-only",
+                              "--set", "general_lm=null"]) == 0
+    assert "Epoch" not in capsys.readouterr().out
+    assert os.path.getmtime(results / "vui_model.weights.h5") == weights_mtime
+    with open(results / "vui_lm.arpa.json") as f:
+        assert "mixed_with" not in json.load(f)
     with pytest.raises(FileNotFoundError, match="no-such-subset"):
         train_recipe.main(["--librispeech", str(tmp_path / "ls"), "--train", "no-such-subset",
                            "--results-dir", str(results), "--data-dir", str(tmp_path / "data")])

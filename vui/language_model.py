@@ -242,6 +242,22 @@ def read_arpa(path: str) -> tuple[list[dict[NGram, float]], dict[NGram, float]]:
     return probs, backoffs
 
 
+def backoff_log10(probs: Sequence[dict[NGram, float]], backoffs: dict[NGram, float], context: NGram,
+                  word: str) -> float:
+    """log10 p(word | context) of a model read by read_arpa, by ARPA backoff: the longest listed
+    n-gram ending in `word` (context cut to the model's order), plus the backoff weights of the
+    contexts given up on the way. KeyError if `word` has no unigram (map unknown words to <unk> first)."""
+    context = context[max(len(context) - len(probs) + 1, 0) :] if len(probs) > 1 else ()
+    backoff = 0.0
+    for k in range(len(context), -1, -1):
+        ngram = context[len(context) - k :] + (word,)
+        prob = probs[k].get(ngram)
+        if prob is not None:
+            return backoff + prob
+        backoff += backoffs.get(ngram[:-1], 0.0)
+    raise KeyError(word)
+
+
 def read_arpa_vocabulary(path: str) -> frozenset[str]:
     """The words of an ARPA file's unigram section, without <s>, </s> and <unk>: what a decoder may
     spell. Reads only up to the bigrams, so it is quick even for a large model."""
@@ -322,7 +338,7 @@ def _overlap(corpus_json: str, hashes: set[str]) -> tuple[int, int]:
     return sum(sentence_hash(t) in hashes for t in texts), len(texts)
 
 
-def _file_sha1(path: str) -> str:
+def file_sha1(path: str) -> str:
     """SHA-1 (hex) of a file's bytes."""
     digest = hashlib.sha1()
     with open(path, "rb") as f:
@@ -407,8 +423,10 @@ def build_lm_from_corpora(
 def check_lm_excludes(lm_path: str, corpus_json: str) -> int:
     """Raise ValueError if a transcript of `corpus_json` is LM text of `lm_path`; else return how many.
 
-    Uses the sidecar ``<lm_path>.json``; with no sidecar the LM's sources are unknown, which is
-    warned about (and 0 returned). A sidecar that does not describe this LM file is an error.
+    Uses the sidecar ``<lm_path>.json``; with no sidecar, or one of a model whose text is not known
+    (a general model from vui.pocketsphinx_lm), the LM's sources are unknown, which is warned about
+    (and 0 returned). A sidecar that does not describe this LM file is an error. A model mixed with
+    a general one (vui.lm_mix) is checked against the text of the model we built.
     """
     side = sidecar_path(lm_path)
     if not os.path.exists(side):
@@ -418,8 +436,12 @@ def check_lm_excludes(lm_path: str, corpus_json: str) -> int:
         return 0
     with open(side, encoding="utf-8") as f:
         meta = json.load(f)
-    if meta.get("arpa_sha1") != _file_sha1(lm_path):
+    if meta.get("arpa_sha1") != file_sha1(lm_path):
         raise ValueError(f"{side} does not describe {lm_path} (the LM changed since); rebuild the LM")
+    if "sentence_sha1" not in meta:  # a general model (vui.pocketsphinx_lm): its text is not known
+        warnings.warn(f"{lm_path}: its text is not known ({meta.get('about', 'no sources recorded')}); cannot check "
+                      f"that {corpus_json} is not LM text", stacklevel=2)
+        return 0
     found, total = _overlap(corpus_json, set(meta["sentence_sha1"]))
     if found:
         raise ValueError(
@@ -430,6 +452,11 @@ def check_lm_excludes(lm_path: str, corpus_json: str) -> int:
 
 
 # --- command line -------------------------------------------------------------------------------
+
+
+def count_summary(ngram_counts: dict[str, int]) -> str:
+    """A sidecar's ``ngram_counts`` as text: '4500 1-grams, 16740 2-grams, 21424 3-grams'."""
+    return ", ".join(f"{c} {n}-grams" for n, c in ngram_counts.items())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -456,9 +483,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    counts = ", ".join(f"{c} {n}-grams" for n, c in meta["ngram_counts"].items())
     print(
-        f"wrote {args.out}: order {meta['order']}, {counts} from {meta['sentences']} sentences "
+        f"wrote {args.out}: order {meta['order']}, {count_summary(meta['ngram_counts'])} "
+        f"from {meta['sentences']} sentences "
         f"({meta['words']} words) in {time.perf_counter() - start:.2f} s"
     )
     return 0

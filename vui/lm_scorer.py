@@ -16,7 +16,7 @@ import sys
 from typing import Any, Hashable, Iterator
 
 from utils import write_atomic
-from vui.language_model import BOS, EOS, UNK, NGram, read_arpa, read_arpa_vocabulary, sidecar_path
+from vui.language_model import BOS, EOS, UNK, backoff_log10, read_arpa, read_arpa_vocabulary, sidecar_path
 
 BACKENDS: tuple[str, ...] = ("kenlm", "python")
 
@@ -125,17 +125,6 @@ class LanguageModel:
             return state
         return (BOS,) if self.order > 1 else ()
 
-    def _python_score(self, context: NGram, word: str) -> float:
-        """log10 p(word | context) by ARPA backoff."""
-        backoff = 0.0
-        for k in range(len(context), -1, -1):
-            ngram = context[len(context) - k :] + (word,)
-            prob = self._probs[k].get(ngram)
-            if prob is not None:
-                return backoff + prob
-            backoff += self._backoffs.get(ngram[:-1], 0.0)
-        raise AssertionError("unreachable: every word has a unigram (<unk> for unknown ones)")
-
     def score_word(self, state: Hashable, word: str) -> tuple[float, Hashable]:
         """(log10 p(word | state), the state after word)."""
         if self.backend == "kenlm":
@@ -143,7 +132,7 @@ class LanguageModel:
             return self._model.BaseScore(state, word, out), out
         if (word,) not in self._unigrams:
             word = UNK
-        score = self._python_score(state, word)
+        score = backoff_log10(self._probs, self._backoffs, state, word)
         new = (state + (word,))[1 - self.order :] if self.order > 1 else ()
         while new and new not in self._probs[len(new) - 1]:  # a context no n-gram extends: drop it
             new = new[1:]
@@ -153,7 +142,7 @@ class LanguageModel:
         """log10 p(</s> | state)."""
         if self.backend == "kenlm":
             return self._model.BaseScore(state, EOS, self._kenlm.State())
-        return self._python_score(state, EOS)
+        return backoff_log10(self._probs, self._backoffs, state, EOS)
 
     def score_sentence(self, text: str) -> float:
         """Total log10 probability of a sentence, with <s> and </s>."""

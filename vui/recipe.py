@@ -35,6 +35,9 @@ RECIPE: dict = {
     "keep_best": True,
     "speed_perturbation": [],  # e.g. [0.9, 1.0, 1.1]: each training utterance read at one, drawn per epoch
     "beam": DEFAULT_BEAM_WITH_LM,  # LM decoding's beam; alpha and beta are tuned on validation
+    # the LM: the training transcripts' trigram mixed with CMU's general en-US model cut to this size
+    # (vui.lm_mix, vui.pocketsphinx_lm; building it needs pocketsphinx); None: the transcripts alone
+    "general_lm": {"vocabulary": 20000, "bigrams": 100000, "weight": 0.5},
 }
 
 

@@ -5,14 +5,16 @@ One command reproduces ``results/vui_model.*`` and ``results/vui_lm.arpa``::
     python -m vui.train_recipe                      # LibriSpeech test-clean, 32 speakers / 8 held out
     python -m vui.train_recipe --train dev-clean --valid test-clean   # after vui.download
     python -m vui.train_recipe --set 'speed_perturbation=[0.9,1.0,1.1]' --name sp --results-dir runs/sp   # a variant
+    python -m vui.train_recipe --lm-only            # the trained model as it is; rebuild and tune the LM
 
 Data: with ``--valid`` unset, ``--train``'s speakers are split: the 8 speakers of HELD_OUT_SPEAKERS
 (test-clean's 1089 1188 121 1221 1284 1320 1580 1995) are the validation set, never trained on and
 the only data anything is tuned on; the others are the training set. The recipe (model, optimizer,
 schedule, epochs) is the same for every corpus. Training resumes if interrupted (train_model), and
 the LM is estimated from the training transcripts only (build_lm_from_corpora refuses any
-validation sentence). The last step prints the table BENCHMARKS.md reports: validation loss, greedy
-CER/WER, beam search + LM CER/WER, training minutes and parameters.
+validation sentence), then mixed with CMU's general en-US model when pocketsphinx is installed
+(RECIPE["general_lm"]). The last step prints the table BENCHMARKS.md reports: validation loss,
+greedy CER/WER, beam search + LM CER/WER, training minutes and parameters.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pickle
 import sys
 import time
 
@@ -29,7 +32,9 @@ from train_utils import train_model
 from utils import SPECTROGRAM_DIM
 from vui.evaluate import corpus_probabilities, evaluate_decoding, tune_lm_weights
 from vui.language_model import build_lm_from_corpora
+from vui.lm_mix import write_mixed
 from vui.lm_scorer import LanguageModel, save_tuned
+from vui.pocketsphinx_lm import export as export_general_lm
 from vui.recipe import HELD_OUT_SPEAKERS, LM_NAME, MODEL_NAME, RECIPE, recipe_model, recipe_train_args
 from vui.transcriber import Transcriber
 
@@ -63,10 +68,25 @@ def train(train_json: str, valid_json: str, results_dir: str, recipe: dict = REC
                        **recipe_train_args(train_json, recipe["epochs"], recipe))
 
 
-def build_lm(train_json: str, valid_json: str, results_dir: str) -> str:
-    """Trigram LM from the training transcripts; validation sentences are refused."""
+def build_lm(train_json: str, valid_json: str, results_dir: str, general: dict | None = RECIPE["general_lm"],
+             data_dir: str = os.path.join("data", "recipe")) -> str:
+    """The recipe's LM at results_dir/LM_NAME: the trigram of the training transcripts (validation
+    sentences refused), mixed with CMU's general en-US model as `general` says (its vocabulary,
+    bigrams and the transcripts' weight) when pocketsphinx, which holds that model, is installed."""
     path = os.path.join(results_dir, LM_NAME)
-    build_lm_from_corpora([train_json], path, exclude_jsons=[valid_json], drop_excluded=True)
+    if not general:
+        build_lm_from_corpora([train_json], path, exclude_jsons=[valid_json], drop_excluded=True)
+        return path
+    transcripts_lm = os.path.join(data_dir, "transcripts_lm.arpa")
+    build_lm_from_corpora([train_json], transcripts_lm, exclude_jsons=[valid_json], drop_excluded=True)
+    general_lm = os.path.join(data_dir, f"en_us_{general['vocabulary']}_{general['bigrams']}.arpa")
+    try:
+        export_general_lm(general_lm, general["vocabulary"], general["bigrams"])
+    except ImportError as exc:
+        print(f"{exc}; the LM is the training transcripts' alone", flush=True)
+        build_lm_from_corpora([train_json], path, exclude_jsons=[valid_json], drop_excluded=True)
+        return path
+    write_mixed(transcripts_lm, general_lm, general["weight"], path)
     return path
 
 
@@ -119,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="change one recipe setting (ablations), e.g. --set spec_augment=false")
     parser.add_argument("--no-lm", action="store_true", help="skip the language model: greedy evaluation only")
+    parser.add_argument("--lm-only", action="store_true", help="keep the trained model in --results-dir as it is: "
+                        "only build the LM, tune its weights and evaluate (after a change to the LM)")
     args = parser.parse_args(argv)
 
     try:
@@ -127,10 +149,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(str(exc))
     start = time.perf_counter()
     train_json, valid_json = make_corpus_files(args.librispeech, args.train, args.valid, args.data_dir)
-    history = train(train_json, valid_json, args.results_dir, recipe, args.name)
-    minutes = sum(history.get("epoch_seconds", [])) / 60
     weights = os.path.join(args.results_dir, f"{args.name}.weights.h5")
-    lm_path = None if args.no_lm else build_lm(train_json, valid_json, args.results_dir)
+    if args.lm_only:
+        try:
+            with open(os.path.join(args.results_dir, f"{args.name}.pickle"), "rb") as f:
+                history = pickle.load(f)
+        except (OSError, pickle.UnpicklingError, EOFError) as exc:
+            parser.error(f"--lm-only needs a trained model in {args.results_dir}: {exc}")
+    else:
+        history = train(train_json, valid_json, args.results_dir, recipe, args.name)
+    minutes = sum(history.get("epoch_seconds", [])) / 60
+    lm_path = None if args.no_lm else build_lm(train_json, valid_json, args.results_dir, recipe["general_lm"],
+                                               args.data_dir)
     result = evaluate_model(weights, valid_json, lm_path, recipe["beam"])
     print(f"\nwall time {(time.perf_counter() - start) / 60:.1f} min (training epochs {minutes:.1f} min)")
     changed = ", ".join(args.set) or "the recipe"
