@@ -171,3 +171,15 @@ def test_export_of_cmus_lm(tmp_path):
     assert math.isfinite(lm.score_sentence("zyzzyva"))  # an unknown word scores as <unk>
     with pytest.warns(UserWarning, match="its text is not known"):
         check_lm_excludes(out, write_corpus(tmp_path / "valid.json", ["the people"]))
+
+
+def test_mix_completes_n_grams_a_file_leaves_out(tmp_path):
+    # a trigram whose prefix "a b" and suffix "b c" are not listed (a pruned file may do that)
+    sparse = tmp_path / "sparse.arpa"
+    sparse.write_text("\\data\\\nngram 1=6\nngram 2=1\nngram 3=1\n\n\\1-grams:\n"
+                      "-0.65\ta\t-0.1\n-0.65\tb\t-0.1\n-0.65\tc\n-0.7\t</s>\n-99\t<s>\t-0.2\n-0.8898905\t<unk>\n\n"
+                      "\\2-grams:\n-0.2\t<s>\ta\t-0.1\n\n\\3-grams:\n-0.1\ta\tb\tc\n\n\\end\\\n")
+    _, books = tables_of(tmp_path, "books", ["a b a", "c a b"], 2)
+    mixed = write_tables(tmp_path, "mixed", mix(read_arpa(str(sparse)), books, 0.5))
+    assert ("a", "b") in mixed[0][1] and ("b", "c") in mixed[0][1] and ("a", "b") in mixed[1]
+    assert_normalised(mixed, [(), ("a",), ("a", "b"), ("<s>", "a")])

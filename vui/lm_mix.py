@@ -105,13 +105,14 @@ def mix(a: ArpaTables, b: ArpaTables, weight: float) -> NGramTables:
         grams = set(probs_a[n - 1] if n <= len(probs_a) else ()) | set(probs_b[n - 1] if n <= len(probs_b) else ())
         mixed.append({g: weight * p(probs_a, backoffs_a, vocab_a, g) + (1 - weight) * p(probs_b, backoffs_b, vocab_b, g)
                       for g in grams})
-    # an n-gram listed by one model only may lack its (n-1)-gram suffix in the union: add it, so
-    # that backoff from every listed n-gram has somewhere to go
+    # ARPA files list the suffix (where backoff goes) and the prefix (which carries the backoff
+    # weight) of every n-gram; a file that does not may leave them out of the union: add them
     for n in range(order, 1, -1):
         for g in list(mixed[n - 1]):
-            if g[1:] not in mixed[n - 2]:
-                mixed[n - 2][g[1:]] = (weight * p(probs_a, backoffs_a, vocab_a, g[1:])
-                                       + (1 - weight) * p(probs_b, backoffs_b, vocab_b, g[1:]))
+            for part in (g[1:], g[:-1]):
+                if part not in mixed[n - 2]:
+                    mixed[n - 2][part] = (weight * p(probs_a, backoffs_a, vocab_a, part)
+                                          + (1 - weight) * p(probs_b, backoffs_b, vocab_b, part))
     return _with_backoffs(order, mixed)
 
 
