@@ -99,20 +99,21 @@ def mix(a: ArpaTables, b: ArpaTables, weight: float) -> NGramTables:
     def p(probs: list[dict[NGram, float]], backoffs: dict[NGram, float], vocab: set[str], g: NGram) -> float:
         return 10 ** backoff_log10(probs, backoffs, g[:-1], g[-1]) if g[-1] in vocab else 0.0
 
+    def mixed_prob(g: NGram) -> float:
+        return weight * p(probs_a, backoffs_a, vocab_a, g) + (1 - weight) * p(probs_b, backoffs_b, vocab_b, g)
+
     order = max(len(probs_a), len(probs_b))
     mixed: list[dict[NGram, float]] = []
     for n in range(1, order + 1):
         grams = set(probs_a[n - 1] if n <= len(probs_a) else ()) | set(probs_b[n - 1] if n <= len(probs_b) else ())
-        mixed.append({g: weight * p(probs_a, backoffs_a, vocab_a, g) + (1 - weight) * p(probs_b, backoffs_b, vocab_b, g)
-                      for g in grams})
+        mixed.append({g: mixed_prob(g) for g in grams})
     # ARPA files list the suffix (where backoff goes) and the prefix (which carries the backoff
     # weight) of every n-gram; a file that does not may leave them out of the union: add them
     for n in range(order, 1, -1):
         for g in list(mixed[n - 1]):
             for part in (g[1:], g[:-1]):
                 if part not in mixed[n - 2]:
-                    mixed[n - 2][part] = (weight * p(probs_a, backoffs_a, vocab_a, part)
-                                          + (1 - weight) * p(probs_b, backoffs_b, vocab_b, part))
+                    mixed[n - 2][part] = mixed_prob(part)
     return _with_backoffs(order, mixed)
 
 
