@@ -177,6 +177,24 @@ def test_train_recipe_end_to_end_on_generated_audio(tmp_path, monkeypatch, capsy
                            "--results-dir", str(results), "--data-dir", str(tmp_path / "data")])
 
 
+def test_build_lm_without_pocketsphinx_builds_the_transcripts_lm_alone(tmp_path, monkeypatch, capsys):
+    from vui import train_recipe
+
+    def no_pocketsphinx(*args, **kwargs):
+        raise ImportError("exporting CMU's en-US LM needs pocketsphinx: pip install pocketsphinx")
+
+    monkeypatch.setattr(train_recipe, "export_general_lm", no_pocketsphinx)
+    train_json, valid_json = make_tiny_corpus(str(tmp_path / "corpus"), n_train=12, n_valid=4)
+    data_dir, results = tmp_path / "data", tmp_path / "results"
+    data_dir.mkdir(), results.mkdir()
+    path = train_recipe.build_lm(train_json, valid_json, str(results), data_dir=str(data_dir))
+    assert path == str(results / "vui_lm.arpa") and "needs pocketsphinx" in capsys.readouterr().out
+    with open(path + ".json") as f:
+        sidecar = json.load(f)
+    assert "mixed_with" not in sidecar and sidecar["sentences"] + sidecar["dropped_evaluation_sentences"] == 12
+    assert os.listdir(data_dir) == []  # no transcripts-only copy: the transcripts' LM is the LM
+
+
 def test_shipped_files_are_complete_and_consistent():
     """results/ ships the model (weights <= 25 MB), its description and loss history, and the LM."""
     from vui.language_model import sidecar_path

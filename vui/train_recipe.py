@@ -74,19 +74,17 @@ def build_lm(train_json: str, valid_json: str, results_dir: str, general: dict |
     sentences refused), mixed with CMU's general en-US model as `general` says (its vocabulary,
     bigrams and the transcripts' weight) when pocketsphinx, which holds that model, is installed."""
     path = os.path.join(results_dir, LM_NAME)
-    if not general:
-        build_lm_from_corpora([train_json], path, exclude_jsons=[valid_json], drop_excluded=True)
-        return path
-    transcripts_lm = os.path.join(data_dir, "transcripts_lm.arpa")
+    if general:
+        general_lm = os.path.join(data_dir, f"en_us_{general['vocabulary']}_{general['bigrams']}.arpa")
+        try:
+            export_general_lm(general_lm, general["vocabulary"], general["bigrams"])
+        except ImportError as exc:
+            print(f"{exc}; the LM is the training transcripts' alone", flush=True)
+            general = None
+    transcripts_lm = os.path.join(data_dir, "transcripts_lm.arpa") if general else path
     build_lm_from_corpora([train_json], transcripts_lm, exclude_jsons=[valid_json], drop_excluded=True)
-    general_lm = os.path.join(data_dir, f"en_us_{general['vocabulary']}_{general['bigrams']}.arpa")
-    try:
-        export_general_lm(general_lm, general["vocabulary"], general["bigrams"])
-    except ImportError as exc:
-        print(f"{exc}; the LM is the training transcripts' alone", flush=True)
-        build_lm_from_corpora([train_json], path, exclude_jsons=[valid_json], drop_excluded=True)
-        return path
-    write_mixed(transcripts_lm, general_lm, general["weight"], path)
+    if general:
+        write_mixed(transcripts_lm, general_lm, general["weight"], path)
     return path
 
 
