@@ -116,13 +116,14 @@ def plot_loss_comparison(results_dir: str = "results", histories: dict[str, dict
     if "model_0" in histories and len(histories) > 1:
         rows.append({name: h for name, h in histories.items() if name != "model_0"})
     sns.set_style(style="white")
+    colors = {name: f"C{i % 10}" for i, name in enumerate(histories)}  # a model keeps its colour in both rows
     fig, axes = plt.subplots(len(rows), 2, figsize=(16, 5 * len(rows)), squeeze=False)
     longest = max(len(h["loss"]) for h in histories.values())
     for row, shown in zip(axes, rows):
         for ax, key, label in ((row[0], "loss", "Training Loss"), (row[1], "val_loss", "Validation Loss")):
             for name, history in shown.items():
                 epochs = range(1, len(history[key]) + 1)
-                ax.plot(epochs, history[key], marker="o" if longest < 6 else None, label=name)
+                ax.plot(epochs, history[key], marker="o" if longest < 6 else None, label=name, color=colors[name])
             ax.set_xlim([1, max(longest, 2)])
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.set_xlabel("Epoch")
