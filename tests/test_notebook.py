@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -96,6 +97,25 @@ def test_html_is_a_clean_self_contained_submission(executed):
     injected = html[html.index("# Parameters"):][:3000]
     assert str(tmp) not in injected and "/tmp/" not in injected
     assert "train_corpus.json" in injected
+
+
+def test_shipped_librispeech_submission_is_complete_and_clean():
+    """results/vui_notebook_librispeech.html, the 20-epoch run handed in: every model reached epoch 20
+    without an undefined loss, every image is embedded, and no log noise or machine path shows."""
+    import re
+
+    with open(os.path.join(ROOT, "results", "vui_notebook_librispeech.html"), encoding="utf-8") as f:
+        html = f.read()
+    for model in ["model_0", "model_1", "model_2", "model_3", "model_4", "model_5", "model_6", "model_7",
+                  "model_end", "model_vui"]:
+        assert f"{model}.h5 already holds this model trained for 20 epochs" in html, model
+    assert html.count("Epoch 20/20") == 10
+    assert not re.search(r"loss: (nan|inf)", html, re.IGNORECASE)
+    sources = re.findall(r'<img[^>]*\ssrc="([^"]*)"', html)
+    assert len(sources) >= 14 and all(src.startswith("data:image/") for src in sources)
+    for noise in ("oneDNN", "absl::InitializeLog", "Loading the LM will be faster", "Traceback", "/work/",
+                  "/root/", "/home/", "/tmp/"):
+        assert noise not in html, noise
 
 
 def run_after_a_break(nb, marker: str):
