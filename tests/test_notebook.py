@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -10,6 +11,7 @@ import nbformat
 import pytest
 
 from tests.conftest import ROOT, make_tiny_corpus
+from vui.run_notebook import ALL_SECTIONS
 
 SECTIONS = ["model_0", "model_1", "model_2", "model_3", "model_4", "model_5", "model_7", "model_end", "model_vui"]
 
@@ -83,8 +85,6 @@ def test_html_export(executed):
 def test_html_is_a_clean_self_contained_submission(executed):
     """Every image embedded (none linked), no TensorFlow/absl/oneDNN or KenLM loading lines, and no
     temporary folders in the parameters papermill injected."""
-    import re
-
     tmp, stem, _ = executed
     with open(stem + ".html", encoding="utf-8") as f:
         html = f.read()
@@ -102,14 +102,11 @@ def test_html_is_a_clean_self_contained_submission(executed):
 def test_shipped_librispeech_submission_is_complete_and_clean():
     """results/vui_notebook_librispeech.html, the 20-epoch run handed in: every model reached epoch 20
     without an undefined loss, every image is embedded, and no log noise or machine path shows."""
-    import re
-
     with open(os.path.join(ROOT, "results", "vui_notebook_librispeech.html"), encoding="utf-8") as f:
         html = f.read()
-    for model in ["model_0", "model_1", "model_2", "model_3", "model_4", "model_5", "model_6", "model_7",
-                  "model_end", "model_vui"]:
+    for model in ALL_SECTIONS:
         assert f"{model}.h5 already holds this model trained for 20 epochs" in html, model
-    assert html.count("Epoch 20/20") == 10
+    assert html.count("Epoch 20/20") == len(ALL_SECTIONS) == 10
     assert not re.search(r"loss: (nan|inf)", html, re.IGNORECASE)
     sources = re.findall(r'<img[^>]*\ssrc="([^"]*)"', html)
     assert len(sources) >= 14 and all(src.startswith("data:image/") for src in sources)
