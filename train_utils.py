@@ -203,6 +203,22 @@ def ctc_min_frames(label: str) -> int:
     return len(label) + sum(1 for a, b in zip(label, label[1:]) if a == b)
 
 
+def check_output_length(model: keras.Model, input_dim: int, frames: tuple[int, ...] = (101, 160)) -> None:
+    """Raise ValueError, saying what to write, when `model` has no ``output_length`` or it disagrees with
+    the frames the model outputs (checked on random inputs of `frames` frames): the CTC loss reads
+    that many output frames, so a wrong output_length trains on missing or invented frames."""
+    if not callable(getattr(model, "output_length", None)):
+        raise ValueError(f"model {model.name!r} has no output_length: set model.output_length = lambda x: x (or, after "
+                         "a convolution, lambda x: cnn_output_length(x, kernel_size, border_mode, stride)) in its builder")
+    for n in frames:
+        features = keras.random.normal((1, n, input_dim), seed=n)
+        got = int(keras.ops.shape(model(features, training=False))[1])
+        said = model.output_length(n)
+        if said is None or int(said) != got:
+            raise ValueError(f"model {model.name!r}: output_length({n}) gives {said}, but the model outputs {got} frames "
+                             f"for {n} input frames; make model.output_length compute the model's output frames")
+
+
 def find_unfit_labels(audio_gen: AudioGenerator, partition: str, output_length: Callable) -> list[tuple[int, str]]:
     """Utterances of `partition` whose transcript CTC cannot fit in the model's output frames (for
     training data with speed perturbation: at its fastest speed, the fewest frames).
@@ -284,6 +300,7 @@ def train_model(
             f"the model takes {model_dim}-dim features but spectrogram={spectrogram} gives {expected_dim}; "
             f"build it with input_dim={expected_dim}"
         )
+    check_output_length(input_to_softmax, expected_dim)
     for partition in ("train", "valid"):
         bad = find_unfit_labels(audio_gen, partition, input_to_softmax.output_length)
         if bad:

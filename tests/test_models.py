@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import numpy as np
 import pytest
 
 import sample_models as sm
 from char_map import NUM_CLASSES
+from tests.conftest import ROOT
+from vui.fast_rnn import FastGRU
+from vui.layers import BatchNormalization, keras2_hard_sigmoid
 
 SEED_CALLS = {
     "simple_rnn_model": (dict(input_dim=161), 16617),
@@ -88,7 +94,7 @@ def test_fast_gru_equals_keras_gru(activation, go_backwards, dropout, recurrent_
     x = rng.standard_normal((3, 23, 10)).astype("float32")
     kw = dict(units=7, activation=activation, return_sequences=True, reset_after=False, go_backwards=go_backwards,
               dropout=dropout, recurrent_dropout=recurrent_dropout)
-    ref, fast = keras.layers.GRU(**kw), sm.FastGRU(**kw)
+    ref, fast = keras.layers.GRU(**kw), FastGRU(**kw)
     ref(x), fast(x)
     fast.set_weights(ref.get_weights())
     np.testing.assert_allclose(keras.ops.convert_to_numpy(fast(x)), keras.ops.convert_to_numpy(ref(x)), atol=1e-5)
@@ -124,9 +130,9 @@ def test_fast_gru_keras2_gates_and_masks_equal_keras_gru(go_backwards, zero_outp
     rng = np.random.default_rng(1)
     x = rng.standard_normal((3, 17, 10)).astype("float32")
     mask = np.arange(17)[None, :] < np.array([[17], [9], [4]])
-    kw = dict(units=7, activation="relu", recurrent_activation=sm.keras2_hard_sigmoid, return_sequences=True,
+    kw = dict(units=7, activation="relu", recurrent_activation=keras2_hard_sigmoid, return_sequences=True,
               reset_after=False, go_backwards=go_backwards, zero_output_for_mask=zero_output_for_mask)
-    ref, fast = keras.layers.GRU(**kw), sm.FastGRU(**kw)
+    ref, fast = keras.layers.GRU(**kw), FastGRU(**kw)
     ref(x), fast(x)
     fast.set_weights([w * 3 for w in ref.get_weights()])  # larger weights: gates reach the clip at 0 and 1
     ref.set_weights(fast.get_weights())
@@ -146,13 +152,13 @@ def test_fast_gru_keras2_gates_and_masks_equal_keras_gru(go_backwards, zero_outp
 def test_keras2_hard_sigmoid_is_keras2s_slope():
     import keras
 
-    got = keras.ops.convert_to_numpy(sm.keras2_hard_sigmoid(keras.ops.convert_to_tensor([-3.0, -2.5, 0.0, 1.0, 2.5, 3.0])))
+    got = keras.ops.convert_to_numpy(keras2_hard_sigmoid(keras.ops.convert_to_tensor([-3.0, -2.5, 0.0, 1.0, 2.5, 3.0])))
     np.testing.assert_allclose(got, [0.0, 0.0, 0.5, 0.7, 1.0, 1.0], atol=1e-7)
 
 
 def test_seed_grus_gate_like_keras2():
     model = sm.rnn_model(input_dim=13, units=5, activation="relu", verbose=False)
-    assert model.get_layer("rnn").cell.recurrent_activation is sm.keras2_hard_sigmoid
+    assert model.get_layer("rnn").cell.recurrent_activation is keras2_hard_sigmoid
 
 
 def test_batch_norm_two_pass_variance_is_finite_where_one_pass_is_not():
@@ -162,30 +168,57 @@ def test_batch_norm_two_pass_variance_is_finite_where_one_pass_is_not():
 
     x = np.ones((2, 4, 3), dtype="float32")
     x[0, 0] = 3e19  # its square overflows float32
-    layer = sm.BatchNormalization()
+    layer = BatchNormalization()
     out = keras.ops.convert_to_numpy(layer(x, training=True))
     assert np.isfinite(out).all()
     # a large mean against a spread of 1: the exact (float64) batch normalisation
     shifted = np.random.default_rng(0).standard_normal((4, 6, 3)).astype("float32") + 1000.0
     exact = (shifted - shifted.mean(axis=(0, 1), dtype=np.float64)) / np.sqrt(shifted.var(axis=(0, 1), dtype=np.float64) + 1e-3)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(sm.BatchNormalization()(shifted, training=True)), exact, atol=1e-3)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(BatchNormalization()(shifted, training=True)), exact, atol=1e-3)
 
 
-def test_padding_mask_marks_the_padded_output_frames():
+def test_padding_mask_follows_convolution_and_pooling():
+    """Input marks the all-zero frames; Conv1D and MaxPooling1D shorten the mark as they shorten the
+    sequence: conv_output_length(valid frames) stay real."""
     import keras
 
     model = sm.cnn_rnn_model(input_dim=4, filters=3, kernel_size=3, conv_stride=2, conv_border_mode="valid", units=5,
                              verbose=False)
     x = np.random.default_rng(0).standard_normal((2, 11, 4)).astype("float32")
     x[1, 6:] = 0  # 6 real frames: 2 output frames, then padding
-    layer = model.get_layer("padding_mask")
-    mask = keras.ops.convert_to_numpy(layer.compute_mask([keras.ops.zeros((2, 5, 3)), x]))
-    np.testing.assert_array_equal(mask, [[True] * 5, [True, True, False, False, False]])
-    # the padded utterance's valid outputs do not depend on how much padding follows it
-    longer = np.concatenate([x, np.zeros((2, 30, 4), "float32")], axis=1)
-    a = keras.ops.convert_to_numpy(model(x[1:], training=True))[0, :2]
-    b = keras.ops.convert_to_numpy(model(longer[1:], training=True))[0, :2]
-    np.testing.assert_allclose(a, b, atol=1e-5)
+    mask = model.get_layer("the_input_padding").compute_mask(x)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(mask), [[True] * 11, [True] * 6 + [False] * 5])
+    conv_mask = keras.ops.convert_to_numpy(model.get_layer("conv1d").compute_mask(x, mask))
+    np.testing.assert_array_equal(conv_mask, [[True] * 5, [True, True, False, False, False]])
+    for padding, kernel, stride, dilation in (("valid", 3, 2, 1), ("same", 5, 3, 1), ("valid", 3, 1, 2), ("causal", 2, 1, 2)):
+        conv = sm.Conv1D(2, kernel, strides=stride, padding=padding, dilation_rate=dilation)
+        got = keras.ops.convert_to_numpy(conv.compute_mask(x, mask))
+        for row, real in zip(got, (11, 6)):
+            assert len(row) == sm.cnn_output_length(11, kernel, padding, stride, dilation=dilation)
+            assert row.sum() == sm.cnn_output_length(real, kernel, padding, stride, dilation=dilation)
+            assert row[: row.sum()].all()
+    pool = keras.ops.convert_to_numpy(sm.MaxPooling1D(pool_size=2).compute_mask(x, mask))
+    np.testing.assert_array_equal(pool, [[True] * 5, [True] * 3 + [False] * 2])
+
+
+PADDING_CALLS = {**SMALL_CALLS, "final_model": dict(SMALL_CALLS["final_model"], dropout=0.0, recurrent_dropout=0.0),
+                 "dilated_cnn_rnn_model": dict(SMALL_CALLS["dilated_cnn_rnn_model"], pool_size=2)}
+
+
+@pytest.mark.parametrize("name", PADDING_CALLS)
+def test_outputs_on_real_frames_do_not_depend_on_the_padding(name):
+    """Every builder masks the padding: recurrent layers (both directions) and batch statistics leave it
+    out, so in training mode the real frames' outputs are the same whatever padding follows them."""
+    import keras
+
+    model = getattr(sm, name)(input_dim=13, **PADDING_CALLS[name], verbose=False)
+    x = np.random.default_rng(3).standard_normal((2, 80, 13)).astype("float32")
+    x[1, 50:] = 0  # the second utterance: 50 frames and 30 of padding
+    longer = np.concatenate([x, np.zeros((2, 40, 13), "float32")], axis=1)
+    short, long = (keras.ops.convert_to_numpy(model(batch, training=True)) for batch in (x, longer))
+    for utterance, frames in ((0, 80), (1, 50)):
+        real = model.output_length(frames)
+        np.testing.assert_allclose(short[utterance, :real], long[utterance, :real], atol=1e-4)
 
 
 def test_mixed_precision_keeps_softmax_and_ctc_in_float32(tiny_corpus, tmp_path):
@@ -205,3 +238,20 @@ def test_mixed_precision_keeps_softmax_and_ctc_in_float32(tiny_corpus, tmp_path)
         assert all(w.dtype == "float32" for w in model.weights)
     finally:
         assert sm.enable_mixed_precision(False) == "float32"
+
+
+PREVIOUS_BUILDERS = os.path.join(ROOT, "tests", "data", "previous_builders")
+with open(os.path.join(PREVIOUS_BUILDERS, "calls.json"), encoding="utf-8") as _f:
+    PREVIOUS_CALLS: dict[str, dict] = json.load(_f)
+
+
+@pytest.mark.parametrize("name", PREVIOUS_CALLS)
+def test_weights_saved_by_the_previous_builders_load_and_give_their_outputs(name):
+    """tests/data/previous_builders: small models of every builder as they were before the builders were
+    rewritten in the course's style (commit 26b3118: PaddingMask layers, a plain Dense; random weights and
+    batch-norm statistics), saved as the notebook saves them
+    (model_N.h5, Keras 2's HDF5 layout), with their outputs on a fixed input; they still load and agree."""
+    model = getattr(sm, name)(**PREVIOUS_CALLS[name], verbose=False)
+    model.load_weights(os.path.join(PREVIOUS_BUILDERS, f"{name}.h5"))
+    with np.load(os.path.join(PREVIOUS_BUILDERS, "outputs.npz")) as saved:
+        np.testing.assert_allclose(model.predict(saved["x"], verbose=0), saved[name], atol=1e-5)

@@ -16,6 +16,8 @@ import train_utils as tu
 from char_map import NUM_CLASSES
 from tests.conftest import ROOT, make_tiny_corpus
 from vui import recipe, training
+from vui.fast_rnn import FastLSTM
+from vui.layers import SpecAugment
 
 # Measured 0.330 on these 40 utterances (0.333 on all 382 held-out ones); a regression guard.
 SHIPPED_GREEDY_CER_BOUND = 0.40
@@ -29,7 +31,7 @@ def _np(x) -> np.ndarray:
 def test_fast_lstm_equals_keras_lstm(go_backwards):
     x = np.random.default_rng(1).standard_normal((3, 37, 16)).astype("float32")
     ref = keras.layers.LSTM(8, return_sequences=True, go_backwards=go_backwards)
-    fast = sm.FastLSTM(8, return_sequences=True, go_backwards=go_backwards)
+    fast = FastLSTM(8, return_sequences=True, go_backwards=go_backwards)
     ref(x), fast(x)
     fast.set_weights(ref.get_weights())
     np.testing.assert_allclose(_np(fast(x)), _np(ref(x)), atol=1e-5)
@@ -38,7 +40,7 @@ def test_fast_lstm_equals_keras_lstm(go_backwards):
 def test_fast_lstm_bidirectional_outputs_and_gradients_match():
     x = np.random.default_rng(2).standard_normal((2, 29, 12)).astype("float32")
     ref = keras.layers.Bidirectional(keras.layers.LSTM(6, return_sequences=True))
-    fast = keras.layers.Bidirectional(sm.FastLSTM(6, return_sequences=True))
+    fast = keras.layers.Bidirectional(FastLSTM(6, return_sequences=True))
     ref(x), fast(x)
     fast.set_weights(ref.get_weights())
     np.testing.assert_allclose(_np(fast(x)), _np(ref(x)), atol=1e-5)
@@ -55,7 +57,7 @@ def test_fast_lstm_bidirectional_outputs_and_gradients_match():
 
 def test_spec_augment_masks_only_in_training():
     x = np.ones((4, 300, 161), dtype="float32")
-    layer = sm.SpecAugment(freq_masks=2, freq_width=20, time_masks=2, time_width=40, seed=3)
+    layer = SpecAugment(freq_masks=2, freq_width=20, time_masks=2, time_width=40, seed=3)
     np.testing.assert_array_equal(_np(layer(x, training=False)), x)
     y = _np(layer(x, training=True))
     assert y.shape == x.shape and set(np.unique(y)) <= {0.0, 1.0}

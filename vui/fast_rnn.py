@@ -25,7 +25,7 @@ class FastGRU(layers.GRU):
     (batch, T, 3 units), split into steps with ``unbind`` (whose gradient is one ``stack``; indexing
     ``x[:, t]`` instead builds a full-size zero gradient per step: O(T^2) memory traffic), and each
     step does only the recurrent part in plain torch. Same weights, same maths, same dropout masks
-    as Keras. Masks (PaddingMask) are honoured as Keras does; other backends and configurations take
+    as Keras. Padding masks (vui/keras2.py) are honoured as Keras does; other backends and configurations take
     Keras' path. Used by every GRU builder, so the seed's parameter counts are unchanged.
     """
 

@@ -1,12 +1,10 @@
-"""Keras layers the capstone's models need beyond keras.layers: Keras 2's GRU gate, padding masks,
-a two-pass batch normalisation, and SpecAugment. Each runs on every backend (keras.ops only).
+"""Keras layers the capstone's models need beyond keras.layers: Keras 2's GRU gate, a two-pass batch
+normalisation, and SpecAugment. Each runs on every backend (keras.ops only).
 
 Shapes: sequences are (batch, frames, dims); masks (batch, frames) booleans.
 """
 
 from __future__ import annotations
-
-from typing import Callable
 
 from vui import backend  # noqa: F401  (picks KERAS_BACKEND before Keras loads)
 import keras
@@ -21,47 +19,6 @@ def keras2_hard_sigmoid(x):
     return keras.ops.clip(0.2 * x + 0.5, 0.0, 1.0)
 
 
-def identity(x):
-    """output_length of a model whose output has as many frames as its input."""
-    return x
-
-
-@keras.saving.register_keras_serializable(package="vui")
-class PaddingMask(layers.Layer):
-    """Marks the frames of a (batch, frames, dims) sequence that come from zero padding, so that the
-    recurrent layers after it hold their state there and batch normalisation leaves them out of its
-    statistics. Called on ``[x, features]``: returns ``x`` unchanged, masked where
-    ``frame >= output_length(valid input frames)``; a feature frame is padding when all its values
-    are exactly 0 (batches are zero-padded after normalisation, where real frames never are).
-
-    The seed let its ReLU RNNs run over the padding of every batch (up to 90 % of a batch's frames):
-    there their state grew without bound (1e15-1e36 within a dozen steps, FIDELITY.md), the batch
-    statistics overflowed and training went NaN. Valid frames compute what the seed computed,
-    except that batch normalisation now normalises them with their own statistics.
-    """
-
-    def __init__(self, output_length: Callable = identity, **kwargs):
-        super().__init__(**kwargs)
-        self.output_length = output_length
-        self.supports_masking = True
-
-    def call(self, inputs):
-        return inputs[0]
-
-    def compute_mask(self, inputs, mask=None):
-        x, features = inputs
-        ops = keras.ops
-        valid = ops.sum(ops.cast(ops.any(ops.not_equal(features, 0), axis=-1), "int32"), axis=1)
-        frame = ops.cumsum(ops.ones_like(x[:, :, 0], dtype="int32"), axis=1) - 1  # (batch, frames): 0, 1, ...
-        return frame < ops.expand_dims(ops.cast(self.output_length(valid), "int32"), 1)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape[0]
-
-    def get_config(self):  # output_length is code, not configuration: builders pass it again
-        return super().get_config()
-
-
 @keras.saving.register_keras_serializable(package="vui")
 class BatchNormalization(layers.BatchNormalization):
     """keras.layers.BatchNormalization whose batch variance is computed in two passes,
@@ -70,7 +27,7 @@ class BatchNormalization(layers.BatchNormalization):
     Keras 3's torch backend computes ``mean(x^2) - mean(x)^2``: it loses precision when the mean is
     large against the spread, and is NaN (inf - inf) once activations pass ~1.8e19, where the
     two-pass form gives an infinite variance and a finite output. The seed's ReLU RNNs reach such
-    values on the zero padding of long batches (FIDELITY.md). Same weights and inference maths.
+    values on the zero padding of long batches when it is not masked (FIDELITY.md). Same weights and inference maths.
     """
 
     def _moments(self, inputs, mask):

@@ -23,7 +23,8 @@ from utils import MFCC_DIM, SPECTROGRAM_DIM, STEP_MS, WINDOW_MS
 
 COLOURS = {"InputLayer": "#dddddd", "GRU": "#f4a582", "SimpleRNN": "#f4a582", "Bidirectional": "#d6604d",
            "Conv1D": "#92c5de", "MaxPooling1D": "#4393c3", "BatchNormalization": "#fddbc7",
-           "Dense": "#b8e186", "Activation": "#4dac26", "PaddingMask": "#eeeeee", "FastGRU": "#f4a582"}
+           "Dense": "#b8e186", "TimeDistributed": "#b8e186", "Activation": "#4dac26", "InputPadding": "#eeeeee",
+           "Dropout": "#eeeeee"}
 
 
 def _box(ax, x, y, w, h, text, colour):
@@ -40,6 +41,8 @@ def draw_model(model, title: str, path: str) -> None:
         detail = kind
         if kind == "Bidirectional":
             detail = f"Bidirectional({type(layer.forward_layer).__name__}, {layer.merge_mode})"
+        elif kind == "TimeDistributed":
+            detail = f"TimeDistributed({type(layer.layer).__name__})"
         activation = getattr(layer, "activation", None) or getattr(getattr(layer, "forward_layer", None), "activation", None)
         if activation is not None and kind != "InputLayer":
             detail += f" · {activation.__name__}"
