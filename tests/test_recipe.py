@@ -14,6 +14,8 @@ import pytest
 import sample_models as sm
 import train_utils as tu
 from char_map import NUM_CLASSES
+from create_desc_json import scan_corpus
+from data_generator import read_corpus
 from tests.conftest import ROOT, make_tiny_corpus
 from vui import recipe, training
 from vui.fast_rnn import FastLSTM
@@ -118,23 +120,23 @@ def test_keep_best_saves_the_lowest_validation_loss_epoch(tiny_corpus, tmp_path,
         assert pickle.load(f)["val_loss"] == val  # the history keeps every epoch
 
 
-def _librispeech_tree(root: str, subset: str, speakers: list[str], seed: int) -> None:
+def _librispeech_tree(root: str, subset: str, speakers: list[str], seed: int, chapter_id: str = "10") -> None:
     """A LibriSpeech-layout subset of tone-coded utterances (one chapter per speaker)."""
     import shutil
 
     for k, speaker in enumerate(speakers):
-        chapter = os.path.join(root, subset, speaker, "10")
+        chapter = os.path.join(root, subset, speaker, chapter_id)
         train_json, _ = make_tiny_corpus(chapter + "_tmp", n_train=6, n_valid=0, seed=seed + k)
         os.makedirs(chapter, exist_ok=True)
         lines = []
         with open(train_json) as f:
             for i, line in enumerate(f):
                 entry = json.loads(line)
-                utt = f"{speaker}-10-{i:04d}"
+                utt = f"{speaker}-{chapter_id}-{i:04d}"
                 shutil.move(entry["key"], os.path.join(chapter, utt + ".wav"))
                 lines.append(f"{utt} {entry['text'].upper()}")
         shutil.rmtree(chapter + "_tmp")
-        with open(os.path.join(chapter, f"{speaker}-10.trans.txt"), "w") as f:
+        with open(os.path.join(chapter, f"{speaker}-{chapter_id}.trans.txt"), "w") as f:
             f.write("\n".join(lines) + "\n")
 
 
@@ -150,7 +152,7 @@ def test_train_recipe_end_to_end_on_generated_audio(tmp_path, monkeypatch, capsy
     assert train_recipe.main(["--librispeech", str(tmp_path / "ls"), "--train", "train-x", "--valid", "valid-x",
                               "--results-dir", str(results), "--data-dir", str(tmp_path / "data"), "--epochs", "2"]) == 0
     out = capsys.readouterr().out
-    assert "24 training / 6 validation utterances" in out and "| vui_model |" in out
+    assert "24 training (" in out and " h) / 6 validation utterances" in out and "| vui_model |" in out
     with open(results / "vui_model.json") as f:
         desc = json.load(f)
     assert desc["builder"] == "conv_bigru_model" and desc["training"]["epochs_done"] == 2
@@ -177,6 +179,63 @@ def test_train_recipe_end_to_end_on_generated_audio(tmp_path, monkeypatch, capsy
     with pytest.raises(FileNotFoundError, match="no-such-subset"):
         train_recipe.main(["--librispeech", str(tmp_path / "ls"), "--train", "no-such-subset",
                            "--results-dir", str(results), "--data-dir", str(tmp_path / "data")])
+
+
+def test_reserved_speakers_are_the_shared_list():
+    path = os.path.join(ROOT, "..", "shared", "corpora", "RESERVED_SPEAKERS.txt")
+    if not os.path.exists(path):
+        pytest.skip("../shared/corpora/RESERVED_SPEAKERS.txt is not here")
+    with open(path) as f:
+        listed = {word for line in f if not line.startswith("#") for word in line.split()}
+    assert listed == set(recipe.RESERVED_SPEAKERS)
+
+
+def test_make_corpus_files_adds_folders_and_refuses_reserved_speakers(tmp_path, monkeypatch):
+    from vui import train_recipe
+
+    monkeypatch.setattr(train_recipe, "HELD_OUT_SPEAKERS", ("1089",))
+    ls = tmp_path / "ls"
+    _librispeech_tree(str(ls), "train-x", ["11", "12", "1089"], seed=30)
+    _librispeech_tree(str(tmp_path / "more"), "sub", ["13", "1089"], seed=40, chapter_id="20")  # 1089: held out
+    _librispeech_tree(str(tmp_path / "copy"), "sub", ["11"], seed=30)  # the same files again: not added twice
+    data = tmp_path / "data"
+    train_json, valid_json = train_recipe.make_corpus_files(
+        str(ls), "train-x", None, str(data), add_train=[str(tmp_path / "more"), str(tmp_path / "copy")])
+
+    def speakers(corpus_json: str) -> list[str]:
+        return sorted({recipe.librispeech_speaker(path) for path in read_corpus(corpus_json).audio_paths})
+
+    assert speakers(train_json) == ["11", "12", "13"] and speakers(valid_json) == ["1089"]
+    assert len(read_corpus(train_json).audio_paths) == 18 and len(read_corpus(valid_json).audio_paths) == 6
+
+    # validation keeps the utterances up to MAX_DURATION_S, however long training may go
+    durations = sorted(json.loads(line)["duration"] for line in open(valid_json))
+    with monkeypatch.context() as patch:
+        patch.setattr(train_recipe, "MAX_DURATION_S", durations[2])
+        train_recipe.make_corpus_files(str(ls), "train-x", None, str(data))
+    kept = sorted(json.loads(line)["duration"] for line in open(valid_json))
+    assert kept == [d for d in durations if d <= durations[2]] and len(kept) < len(durations)
+    train_recipe.make_corpus_files(str(ls), "train-x", None, str(data))
+
+    # a reserved speaker anywhere is refused, naming the source and the utterance, before anything is written
+    _librispeech_tree(str(tmp_path / "reserved"), "sub", ["19"], seed=50)
+    before = open(train_json).read()
+    with pytest.raises(recipe.ReservedSpeakerError, match=r"reserved.*19-10-0000\.wav"):
+        train_recipe.make_corpus_files(str(ls), "train-x", None, str(data), add_train=[str(tmp_path / "reserved")])
+    assert open(train_json).read() == before
+    with pytest.raises(recipe.ReservedSpeakerError, match="validation utterances of"):
+        _librispeech_tree(str(ls), "valid-r", ["19"], seed=50)
+        train_recipe.make_corpus_files(str(ls), "train-x", "valid-r", str(data))
+    # and a corpus file written by hand (the training file plus one reserved line) is refused by training and the LM
+    reserved_json = tmp_path / "reserved.json"
+    entry = scan_corpus(str(tmp_path / "reserved" / "sub")).entries[0]
+    reserved_json.write_text(before + json.dumps(entry) + "\n")
+    with pytest.raises(recipe.ReservedSpeakerError, match="reserved.json"):
+        train_recipe.train(str(reserved_json), valid_json, str(tmp_path / "results"))
+    with pytest.raises(recipe.ReservedSpeakerError, match="reserved.json"):
+        train_recipe.build_lm(str(reserved_json), valid_json, str(tmp_path / "results"), data_dir=str(data))
+    with pytest.raises(FileNotFoundError, match="no-such-folder"):
+        train_recipe.make_corpus_files(str(ls), "train-x", None, str(data), add_train=[str(tmp_path / "no-such-folder")])
 
 
 def test_build_lm_without_pocketsphinx_builds_the_transcripts_lm_alone(tmp_path, monkeypatch, capsys):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+from collections.abc import Sequence
 
 from vui import backend  # noqa: F401  (picks KERAS_BACKEND before Keras loads)
 import keras
@@ -20,6 +22,13 @@ from vui.decoding import DEFAULT_BEAM_WITH_LM
 from vui.saved_model import SHIPPED_LM, SHIPPED_MODEL
 
 HELD_OUT_SPEAKERS: tuple[str, ...] = ("1089", "1188", "121", "1221", "1284", "1320", "1580", "1995")
+# LibriSpeech speakers kept for the project's independent evaluation (../shared/corpora/RESERVED_SPEAKERS.txt):
+# no utterance of theirs may train, tune or build the LM, from any subset or source.
+RESERVED_SPEAKERS: tuple[str, ...] = (
+    "19", "32", "118", "163", "226", "332", "460", "669", "1088", "1737", "1867", "1898", "1970", "2136",
+    "2416", "3242", "3526", "3664", "3947", "4640", "4680", "5789", "6272", "6848", "7312", "7367", "7859", "8629")
+# <speaker>-<chapter>-<utterance>.flac, or _<k> after it for a piece of one (vui.split_long)
+LIBRISPEECH_NAME = re.compile(r"^(\d+)-(\d+)-(\d+)(?:_\d+)?$")
 MODEL_NAME: str = os.path.basename(SHIPPED_MODEL).split(".")[0]  # vui_model (weights: vui_model.weights.h5)
 LM_NAME: str = os.path.basename(SHIPPED_LM)  # vui_lm.arpa
 # The recipe, chosen by experiment (BENCHMARKS.md, "The shipped model" and "Against CMU PocketSphinx"):
@@ -34,6 +43,7 @@ RECIPE: dict = {
     "peak_learning_rate": 1e-3,
     "warmup_steps": 300,
     "keep_best": True,
+    "max_duration_s": MAX_DURATION_S,  # training utterances up to this long (validation stays <= MAX_DURATION_S)
     "speed_perturbation": [],  # e.g. [0.9, 1.0, 1.1]: each training utterance read at one, drawn per epoch
     "beam": DEFAULT_BEAM_WITH_LM,  # LM decoding's beam; alpha and beta are tuned on validation
     # the LM: the training transcripts' trigram mixed with CMU's general en-US model cut to this size
@@ -63,7 +73,8 @@ def recipe_optimizer(total_steps: int, peak_learning_rate: float = 1e-3, warmup_
 def recipe_train_args(train_json: str, epochs: int = RECIPE["epochs"], recipe: dict = RECIPE) -> dict:
     """train_model arguments of the recipe for a training corpus: batch size, Adam with warm-up and
     cosine decay over all `epochs`' updates, best-checkpoint selection. The notebook uses these too."""
-    steps_per_epoch = math.ceil(len(read_corpus(train_json, MAX_DURATION_S).audio_paths) / recipe["minibatch_size"])
+    n_train = len(read_corpus(train_json, recipe["max_duration_s"]).audio_paths)
+    steps_per_epoch = math.ceil(n_train / recipe["minibatch_size"])
     if recipe["optimizer"] == "seed_sgd":
         optimizer = seed_optimizer()
     elif recipe["optimizer"] == "adam":
@@ -71,9 +82,38 @@ def recipe_train_args(train_json: str, epochs: int = RECIPE["epochs"], recipe: d
     else:
         raise ValueError(f"recipe optimizer must be 'adam' or 'seed_sgd', not {recipe['optimizer']!r}")
     return {"minibatch_size": recipe["minibatch_size"], "optimizer": optimizer, "epochs": epochs,
-            "keep_best": recipe["keep_best"], "speed_perturbation": recipe["speed_perturbation"]}
+            "keep_best": recipe["keep_best"], "speed_perturbation": recipe["speed_perturbation"],
+            "max_duration": recipe["max_duration_s"]}
 
 
 def recipe_model(input_dim: int, recipe: dict = RECIPE, verbose: bool = False) -> keras.Model:
     """The recipe's acoustic model for `input_dim` features."""
     return build_model({"builder": recipe["builder"], "kwargs": {"input_dim": input_dim, **recipe["kwargs"]}}, verbose)
+
+
+class ReservedSpeakerError(ValueError):
+    """A corpus names an utterance of a speaker kept for the independent evaluation."""
+
+
+def librispeech_speaker(audio_path: str) -> str | None:
+    """The LibriSpeech speaker ID in an audio file's name (``<speaker>-<chapter>-<utt>.flac``, or
+    ``..._<k>.flac`` for a piece of one), or None for a name of another form."""
+    match = LIBRISPEECH_NAME.match(os.path.splitext(os.path.basename(audio_path))[0])
+    return match.group(1) if match else None
+
+
+def reserved_utterances(audio_paths: Sequence[str]) -> list[str]:
+    """The paths among `audio_paths` whose LibriSpeech file name names one of RESERVED_SPEAKERS."""
+    reserved = set(RESERVED_SPEAKERS)
+    return [path for path in audio_paths if librispeech_speaker(path) in reserved]
+
+
+def refuse_reserved_speakers(audio_paths: Sequence[str], source: str) -> None:
+    """Raise ReservedSpeakerError, naming `source` (the corpus file or folder), the count and the first
+    utterance, if any of `audio_paths` is an utterance of RESERVED_SPEAKERS."""
+    found = reserved_utterances(audio_paths)
+    if found:
+        raise ReservedSpeakerError(
+            f"{source}: {len(found)} utterance(s) of reserved speakers (e.g. {found[0]}); the speakers in "
+            "vui.recipe.RESERVED_SPEAKERS are kept for the independent evaluation: never train, tune or build "
+            "the LM on them")

@@ -6,11 +6,16 @@ One command reproduces ``results/vui_model.*`` and ``results/vui_lm.arpa``::
     python -m vui.train_recipe --train dev-clean --valid test-clean   # after vui.download
     python -m vui.train_recipe --set 'speed_perturbation=[0.9,1.0,1.1]' --name sp --results-dir runs/sp   # a variant
     python -m vui.train_recipe --lm-only            # the trained model as it is; rebuild and tune the LM
+    python -m vui.train_recipe --librispeech FULL --set max_duration_s=35   # long utterances train too
 
 Data: with ``--valid`` unset, ``--train``'s speakers are split: the 8 speakers of HELD_OUT_SPEAKERS
 (test-clean's 1089 1188 121 1221 1284 1320 1580 1995) are the validation set, never trained on and
-the only data anything is tuned on; the others are the training set. The recipe (model, optimizer,
-schedule, epochs) is the same for every corpus. Training resumes if interrupted (train_model), and
+the only data anything is tuned on; the others are the training set. Validation keeps the
+utterances up to 10 s (MAX_DURATION_S) whatever RECIPE["max_duration_s"] lets train; ``--add-train``
+adds folders of more LibriSpeech-layout speech (less the held-out speakers). A corpus that holds an
+utterance of vui.recipe.RESERVED_SPEAKERS (kept for an independent evaluation) is refused before
+anything is written or trained. The recipe (model, optimizer, schedule, epochs) is the same for
+every corpus. Training resumes if interrupted (train_model), and
 the LM is estimated from the training transcripts only (build_lm_from_corpora refuses any
 validation sentence), then mixed with CMU's general en-US model when pocketsphinx is installed
 (RECIPE["general_lm"]). The last step prints the table BENCHMARKS.md reports: validation loss,
@@ -25,24 +30,33 @@ import os
 import pickle
 import sys
 import time
+from collections.abc import Sequence
 
 from vui import backend  # noqa: F401  (picks KERAS_BACKEND before Keras loads)
 from create_desc_json import scan_corpus, split_by_speaker, write_corpus
+from data_generator import read_corpus
 from train_utils import train_model
-from utils import SPECTROGRAM_DIM
+from utils import MAX_DURATION_S, SPECTROGRAM_DIM
 from vui.evaluate import corpus_probabilities, evaluate_decoding, tune_lm_weights
 from vui.language_model import build_lm_from_corpora
 from vui.lm_mix import write_mixed
 from vui.lm_scorer import LanguageModel, save_tuned
 from vui.pocketsphinx_lm import export as export_general_lm
-from vui.recipe import HELD_OUT_SPEAKERS, LM_NAME, MODEL_NAME, RECIPE, recipe_model, recipe_train_args
+from vui.recipe import (HELD_OUT_SPEAKERS, LM_NAME, MODEL_NAME, RECIPE, librispeech_speaker, recipe_model,
+                        recipe_train_args, refuse_reserved_speakers)
 from vui.transcriber import Transcriber
 
 LIBRISPEECH_DIR: str = os.environ.get("LIBRISPEECH_DIR", os.path.join("..", "shared", "corpora", "LibriSpeech"))
 
 
-def make_corpus_files(librispeech_dir: str, train: str, valid: str | None, out_dir: str) -> tuple[str, str]:
-    """Write train/valid JSON-lines corpus files (speaker split of `train` when `valid` is None)."""
+def make_corpus_files(librispeech_dir: str, train: str, valid: str | None, out_dir: str,
+                      add_train: Sequence[str] = ()) -> tuple[str, str]:
+    """Write train/valid JSON-lines corpus files (speaker split of `train` when `valid` is None).
+
+    Validation keeps utterances up to MAX_DURATION_S, so its set does not change with the training
+    length limit. `add_train`: more folders in LibriSpeech layout whose utterances also train, less
+    the held-out speakers' and any utterance already in the corpus (by file name). Raises
+    ReservedSpeakerError, writing nothing, if either set holds an utterance of a reserved speaker."""
     train_dir = os.path.join(librispeech_dir, train)
     if not os.path.isdir(train_dir):
         raise FileNotFoundError(f"{train_dir}: no such LibriSpeech folder (vui.download fetches it, "
@@ -52,17 +66,36 @@ def make_corpus_files(librispeech_dir: str, train: str, valid: str | None, out_d
         train_entries, valid_entries = split_by_speaker(entries, train_dir, valid_speaker_ids=list(HELD_OUT_SPEAKERS))
     else:
         train_entries, valid_entries = entries, scan_corpus(os.path.join(librispeech_dir, valid)).entries
+    valid_entries = [e for e in valid_entries if e["duration"] <= MAX_DURATION_S]
+    seen = {os.path.basename(e["key"]) for e in train_entries + valid_entries}
+    for folder in add_train:
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"{folder}: no such folder (--add-train takes a folder in LibriSpeech layout)")
+        added = [e for e in scan_corpus(folder).entries
+                 if librispeech_speaker(e["key"]) not in HELD_OUT_SPEAKERS and os.path.basename(e["key"]) not in seen]
+        seen.update(os.path.basename(e["key"]) for e in added)
+        train_entries += added
+        print(f"{folder}: {len(added)} more training utterances", flush=True)
+    train_sources = ", ".join([train_dir, *add_train])
+    refuse_reserved_speakers([e["key"] for e in train_entries], f"training utterances of {train_sources}")
+    valid_source = os.path.join(librispeech_dir, valid) if valid else train_dir
+    refuse_reserved_speakers([e["key"] for e in valid_entries], f"validation utterances of {valid_source}")
     os.makedirs(out_dir, exist_ok=True)
     train_json, valid_json = os.path.join(out_dir, "recipe_train.json"), os.path.join(out_dir, "recipe_valid.json")
     write_corpus(train_json, train_entries)
     write_corpus(valid_json, valid_entries)
-    print(f"corpus: {len(train_entries)} training / {len(valid_entries)} validation utterances", flush=True)
+    hours = sum(e["duration"] for e in train_entries) / 3600
+    print(f"corpus: {len(train_entries)} training ({hours:.2f} h) / {len(valid_entries)} validation utterances",
+          flush=True)
     return train_json, valid_json
 
 
 def train(train_json: str, valid_json: str, results_dir: str, recipe: dict = RECIPE, name: str = MODEL_NAME,
           verbose: int = 2) -> dict:
-    """Train the recipe's model; returns its history. Resumes an interrupted run of the same recipe."""
+    """Train the recipe's model; returns its history. Resumes an interrupted run of the same recipe.
+    Refuses corpora that name a reserved speaker."""
+    for corpus_json in (train_json, valid_json):
+        refuse_reserved_speakers(read_corpus(corpus_json).audio_paths, corpus_json)
     return train_model(recipe_model(SPECTROGRAM_DIM, recipe), f"{name}.pickle", f"{name}.weights.h5", train_json=train_json,
                        valid_json=valid_json, verbose=verbose, results_dir=results_dir,
                        **recipe_train_args(train_json, recipe["epochs"], recipe))
@@ -73,6 +106,7 @@ def build_lm(train_json: str, valid_json: str, results_dir: str, general: dict |
     """The recipe's LM at results_dir/LM_NAME: the trigram of the training transcripts (validation
     sentences refused), mixed with CMU's general en-US model as `general` says (its vocabulary,
     bigrams and the transcripts' weight) when pocketsphinx, which holds that model, is installed."""
+    refuse_reserved_speakers(read_corpus(train_json).audio_paths, train_json)
     path = os.path.join(results_dir, LM_NAME)
     if general:
         general_lm = os.path.join(data_dir, f"en_us_{general['vocabulary']}_{general['bigrams']}.arpa")
@@ -130,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--librispeech", default=LIBRISPEECH_DIR, help="folder holding the LibriSpeech subsets")
     parser.add_argument("--train", default="test-clean", help="training subset (default: test-clean, speaker split)")
     parser.add_argument("--valid", help="validation subset (default: 8 held-out speakers of --train)")
+    parser.add_argument("--add-train", action="append", default=[], metavar="FOLDER",
+                        help="another folder in LibriSpeech layout to train on too (repeatable)")
     parser.add_argument("--results-dir", default="results", help="where the model and LM go")
     parser.add_argument("--data-dir", default=os.path.join("data", "recipe"), help="where the corpus files go")
     parser.add_argument("--epochs", type=int, default=RECIPE["epochs"], help="epochs (default: the recipe's)")
@@ -146,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     start = time.perf_counter()
-    train_json, valid_json = make_corpus_files(args.librispeech, args.train, args.valid, args.data_dir)
+    train_json, valid_json = make_corpus_files(args.librispeech, args.train, args.valid, args.data_dir, args.add_train)
     weights = os.path.join(args.results_dir, f"{args.name}.weights.h5")
     if args.lm_only:
         try:
