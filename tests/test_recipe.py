@@ -21,8 +21,8 @@ from vui import recipe, training
 from vui.fast_rnn import FastLSTM
 from vui.layers import SpecAugment
 
-# Measured 0.330 on these 40 utterances (0.333 on all 382 held-out ones); a regression guard.
-SHIPPED_GREEDY_CER_BOUND = 0.40
+# Measured 0.237 on these 40 utterances (0.233 on all 382 held-out ones); a regression guard.
+SHIPPED_GREEDY_CER_BOUND = 0.30
 
 
 def _np(x) -> np.ndarray:

@@ -6,7 +6,7 @@ One command reproduces ``results/vui_model.*`` and ``results/vui_lm.arpa``::
     python -m vui.train_recipe --train dev-clean --valid test-clean   # after vui.download
     python -m vui.train_recipe --set 'speed_perturbation=[0.9,1.0,1.1]' --name sp --results-dir runs/sp   # a variant
     python -m vui.train_recipe --lm-only            # the trained model as it is; rebuild and tune the LM
-    python -m vui.train_recipe --librispeech FULL --set max_duration_s=35   # long utterances train too
+    python -m vui.train_recipe --librispeech FULL --add-train MORE/dev-clean   # the shipped model's corpus
 
 Data: with ``--valid`` unset, ``--train``'s speakers are split: the 8 speakers of HELD_OUT_SPEAKERS
 (test-clean's 1089 1188 121 1221 1284 1320 1580 1995) are the validation set, never trained on and
