@@ -181,6 +181,44 @@ def test_train_recipe_end_to_end_on_generated_audio(tmp_path, monkeypatch, capsy
                            "--results-dir", str(results), "--data-dir", str(tmp_path / "data")])
 
 
+def test_pretrain_trains_first_and_the_real_training_starts_from_its_weights(tmp_path, monkeypatch, capsys):
+    from vui import train_recipe
+
+    _librispeech_tree(str(tmp_path / "ls"), "train-x", ["11", "12"], seed=30)
+    _librispeech_tree(str(tmp_path / "ls"), "valid-x", ["21"], seed=40)
+    _librispeech_tree(str(tmp_path / "pre"), "synth", ["9001", "9002", "9003"], seed=50)
+    tiny = dict(train_recipe.RECIPE, kwargs=dict(train_recipe.RECIPE["kwargs"], filters=16, units=16, recur_layers=1),
+                warmup_steps=2, pretrain_epochs=2)
+    monkeypatch.setattr(train_recipe, "RECIPE", tiny)
+    results = tmp_path / "results"
+    common = ["--librispeech", str(tmp_path / "ls"), "--train", "train-x", "--valid", "valid-x",
+              "--results-dir", str(results), "--data-dir", str(tmp_path / "data"), "--epochs", "1", "--no-lm"]
+    started_from = {}
+    real_train_model = train_recipe.train_model
+
+    def recording_train_model(net, pickle_path, *args, **kwargs):
+        started_from[pickle_path] = [w.copy() for w in net.get_weights()]
+        return real_train_model(net, pickle_path, *args, **kwargs)
+
+    monkeypatch.setattr(train_recipe, "train_model", recording_train_model)
+    assert train_recipe.main(common + ["--pretrain", str(tmp_path / "pre" / "synth")]) == 0
+    out = capsys.readouterr().out
+    assert "pre-training corpus: 18 utterances (" in out and "pre-trained 2 epochs (" in out
+    with open(results / "vui_model_pretrain.pickle", "rb") as f:
+        assert len(pickle.load(f)["loss"]) == 2
+    with open(results / "vui_model.pickle", "rb") as f:
+        assert len(pickle.load(f)["loss"]) == 1
+    # the pre-training starts from a fresh model; the real training from the pre-trained weights
+    pretrained = train_recipe.recipe_model(train_recipe.SPECTROGRAM_DIM, tiny)
+    pretrained.load_weights(str(results / "vui_model_pretrain.weights.h5"))
+    for start, saved in zip(started_from["vui_model.pickle"], pretrained.get_weights()):
+        np.testing.assert_array_equal(start, saved)
+    assert not all(np.array_equal(a, b) for a, b in zip(started_from["vui_model_pretrain.pickle"],
+                                                         pretrained.get_weights()))
+    with pytest.raises(FileNotFoundError, match="no-such-folder"):
+        train_recipe.main(common + ["--pretrain", str(tmp_path / "no-such-folder")])
+
+
 def test_reserved_speakers_are_the_shared_list():
     path = os.path.join(ROOT, "..", "shared", "corpora", "RESERVED_SPEAKERS.txt")
     if not os.path.exists(path):

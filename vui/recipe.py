@@ -44,6 +44,7 @@ RECIPE: dict = {
     "keep_best": True,
     # training utterances up to this long, trained whole (validation stays <= MAX_DURATION_S)
     "max_duration_s": 35.0,
+    "pretrain_epochs": 4,  # with train_recipe --pretrain: epochs on the pre-training corpus first
     "speed_perturbation": [],  # e.g. [0.9, 1.0, 1.1]: each training utterance read at one, drawn per epoch
     "beam": DEFAULT_BEAM_WITH_LM,  # LM decoding's beam; alpha and beta are tuned on validation
     # the LM: the training transcripts' trigram mixed with CMU's general en-US model cut to this size

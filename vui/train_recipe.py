@@ -7,6 +7,7 @@ One command reproduces ``results/vui_model.*`` and ``results/vui_lm.arpa``::
     python -m vui.train_recipe --set 'speed_perturbation=[0.9,1.0,1.1]' --name sp --results-dir runs/sp   # a variant
     python -m vui.train_recipe --lm-only            # the trained model as it is; rebuild and tune the LM
     python -m vui.train_recipe --librispeech FULL --add-train MORE/dev-clean   # the shipped model's corpus
+    python -m vui.train_recipe --pretrain data/synth-big   # pre-train on a vui.synth_corpus corpus, then fine-tune
 
 Data: with ``--valid`` unset, ``--train``'s speakers are split: the 8 speakers of HELD_OUT_SPEAKERS
 (test-clean's 1089 1188 121 1221 1284 1320 1580 1995) are the validation set, never trained on and
@@ -15,7 +16,11 @@ utterances up to 10 s (MAX_DURATION_S) whatever RECIPE["max_duration_s"] lets tr
 adds folders of more LibriSpeech-layout speech (less the held-out speakers). A corpus that holds an
 utterance of vui.recipe.RESERVED_SPEAKERS (kept for an independent evaluation) is refused before
 anything is written or trained. The recipe (model, optimizer, schedule, epochs) is the same for
-every corpus. Training resumes if interrupted (train_model), and
+every corpus. ``--pretrain FOLDER`` first trains the same model on that folder's speech (e.g. many
+hours of vui.synth_corpus's eSpeak speech) for RECIPE["pretrain_epochs"] epochs under its own
+warm-up and decay, saved as ``<name>_pretrain.*``, and the real training starts from its weights
+(use a --name or --results-dir of its own: a run's resume state does not record where it started).
+Training resumes if interrupted (train_model), and
 the LM is estimated from the training transcripts only (build_lm_from_corpora refuses any
 validation sentence), then mixed with CMU's general en-US model when pocketsphinx is installed
 (RECIPE["general_lm"]). The last step prints the table BENCHMARKS.md reports: validation loss,
@@ -90,13 +95,34 @@ def make_corpus_files(librispeech_dir: str, train: str, valid: str | None, out_d
     return train_json, valid_json
 
 
+def pretrain_corpus_file(folder: str, out_dir: str) -> str:
+    """The JSON-lines corpus file of a pre-training folder in LibriSpeech layout (less any held-out
+    speaker's utterance); refuses reserved speakers, writing nothing."""
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{folder}: no such folder (--pretrain takes a folder in LibriSpeech layout)")
+    entries = [e for e in scan_corpus(folder).entries if librispeech_speaker(e["key"]) not in HELD_OUT_SPEAKERS]
+    if not entries:
+        raise ValueError(f"{folder}: no utterances to pre-train on")
+    refuse_reserved_speakers([e["key"] for e in entries], f"pre-training utterances of {folder}")
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, "pretrain_train.json")
+    write_corpus(path, entries)
+    hours = sum(e["duration"] for e in entries) / 3600
+    print(f"pre-training corpus: {len(entries)} utterances ({hours:.2f} h)", flush=True)
+    return path
+
+
 def train(train_json: str, valid_json: str, results_dir: str, recipe: dict = RECIPE, name: str = MODEL_NAME,
-          verbose: int = 2) -> dict:
-    """Train the recipe's model; returns its history. Resumes an interrupted run of the same recipe.
-    Refuses corpora that name a reserved speaker."""
+          verbose: int = 2, init_weights: str | None = None) -> dict:
+    """Train the recipe's model, from `init_weights` (a .weights.h5 of the same model) when given;
+    returns its history. Resumes an interrupted run of the same recipe. Refuses corpora that name a
+    reserved speaker."""
     for corpus_json in (train_json, valid_json):
         refuse_reserved_speakers(read_corpus(corpus_json).audio_paths, corpus_json)
-    return train_model(recipe_model(SPECTROGRAM_DIM, recipe), f"{name}.pickle", f"{name}.weights.h5", train_json=train_json,
+    net = recipe_model(SPECTROGRAM_DIM, recipe)
+    if init_weights:
+        net.load_weights(init_weights)
+    return train_model(net, f"{name}.pickle", f"{name}.weights.h5", train_json=train_json,
                        valid_json=valid_json, verbose=verbose, results_dir=results_dir,
                        **recipe_train_args(train_json, recipe["epochs"], recipe))
 
@@ -172,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default=MODEL_NAME, help="file name stem of the saved model")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="change one recipe setting (ablations), e.g. --set spec_augment=false")
+    parser.add_argument("--pretrain", metavar="FOLDER", help="pre-train on this folder (LibriSpeech layout, e.g. "
+                        "vui.synth_corpus's) for the recipe's pretrain_epochs, then train from its weights")
     parser.add_argument("--no-lm", action="store_true", help="skip the language model: greedy evaluation only")
     parser.add_argument("--lm-only", action="store_true", help="keep the trained model in --results-dir as it is: "
                         "only build the LM, tune its weights and evaluate (after a change to the LM)")
@@ -191,7 +219,16 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, pickle.UnpicklingError, EOFError) as exc:
             parser.error(f"--lm-only needs a trained model in {args.results_dir}: {exc}")
     else:
-        history = train(train_json, valid_json, args.results_dir, recipe, args.name)
+        init_weights = None
+        if args.pretrain:
+            pretrain_json = pretrain_corpus_file(args.pretrain, args.data_dir)
+            pretrained = train(pretrain_json, valid_json, args.results_dir, dict(recipe, epochs=recipe["pretrain_epochs"]),
+                               f"{args.name}_pretrain")
+            pretrain_minutes = sum(pretrained.get("epoch_seconds", [])) / 60
+            print(f"pre-trained {len(pretrained['loss'])} epochs ({pretrain_minutes:.1f} min): "
+                  f"validation loss {pretrained['val_loss'][-1]:.1f}", flush=True)
+            init_weights = os.path.join(args.results_dir, f"{args.name}_pretrain.weights.h5")
+        history = train(train_json, valid_json, args.results_dir, recipe, args.name, init_weights=init_weights)
     minutes = sum(history.get("epoch_seconds", [])) / 60
     lm_path = None if args.no_lm else build_lm(train_json, valid_json, args.results_dir, recipe["general_lm"],
                                                args.data_dir)
