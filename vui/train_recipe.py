@@ -54,6 +54,14 @@ from vui.transcriber import Transcriber
 LIBRISPEECH_DIR: str = os.environ.get("LIBRISPEECH_DIR", os.path.join("..", "shared", "corpora", "LibriSpeech"))
 
 
+def folder_entries(folder: str, option: str) -> list[dict]:
+    """The corpus entries of a folder in LibriSpeech layout, less the held-out speakers' utterances;
+    `option` (the command-line option that named the folder) goes into the error for a missing one."""
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"{folder}: no such folder ({option} takes a folder in LibriSpeech layout)")
+    return [e for e in scan_corpus(folder).entries if librispeech_speaker(e["key"]) not in HELD_OUT_SPEAKERS]
+
+
 def make_corpus_files(librispeech_dir: str, train: str, valid: str | None, out_dir: str,
                       add_train: Sequence[str] = ()) -> tuple[str, str]:
     """Write train/valid JSON-lines corpus files (speaker split of `train` when `valid` is None).
@@ -74,10 +82,7 @@ def make_corpus_files(librispeech_dir: str, train: str, valid: str | None, out_d
     valid_entries = [e for e in valid_entries if e["duration"] <= MAX_DURATION_S]
     seen = {os.path.basename(e["key"]) for e in train_entries + valid_entries}
     for folder in add_train:
-        if not os.path.isdir(folder):
-            raise FileNotFoundError(f"{folder}: no such folder (--add-train takes a folder in LibriSpeech layout)")
-        added = [e for e in scan_corpus(folder).entries
-                 if librispeech_speaker(e["key"]) not in HELD_OUT_SPEAKERS and os.path.basename(e["key"]) not in seen]
+        added = [e for e in folder_entries(folder, "--add-train") if os.path.basename(e["key"]) not in seen]
         seen.update(os.path.basename(e["key"]) for e in added)
         train_entries += added
         print(f"{folder}: {len(added)} more training utterances", flush=True)
@@ -98,9 +103,7 @@ def make_corpus_files(librispeech_dir: str, train: str, valid: str | None, out_d
 def pretrain_corpus_file(folder: str, out_dir: str) -> str:
     """The JSON-lines corpus file of a pre-training folder in LibriSpeech layout (less any held-out
     speaker's utterance); refuses reserved speakers, writing nothing."""
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"{folder}: no such folder (--pretrain takes a folder in LibriSpeech layout)")
-    entries = [e for e in scan_corpus(folder).entries if librispeech_speaker(e["key"]) not in HELD_OUT_SPEAKERS]
+    entries = folder_entries(folder, "--pretrain")
     if not entries:
         raise ValueError(f"{folder}: no utterances to pre-train on")
     refuse_reserved_speakers([e["key"] for e in entries], f"pre-training utterances of {folder}")
