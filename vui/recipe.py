@@ -44,6 +44,13 @@ RECIPE: dict = {
     "keep_best": True,
     # training utterances up to this long, trained whole (validation stays <= MAX_DURATION_S)
     "max_duration_s": 35.0,
+    # then the training utterances over split_over_s are cut at pauses into pieces no longer (vui.split_long,
+    # aligned by the model just trained), and training goes on from that model for split_epochs on the
+    # utterances up to split_over_s and the pieces, its own warm-up and decay peaking at
+    # split_peak_learning_rate; None: the whole-utterance training alone
+    "split_over_s": 15.0,
+    "split_epochs": 12,
+    "split_peak_learning_rate": 3e-4,
     "pretrain_epochs": 4,  # with train_recipe --pretrain: epochs on the pre-training corpus first
     "speed_perturbation": [],  # e.g. [0.9, 1.0, 1.1]: each training utterance read at one, drawn per epoch
     "beam": DEFAULT_BEAM_WITH_LM,  # LM decoding's beam; alpha and beta are tuned on validation

@@ -5,7 +5,8 @@ at most MAX_PIECE_S let the long utterances train beside the short ones. A train
 outputs are force-aligned to the transcript (the most likely CTC path that spells it exactly), which
 places every word in time; an utterance is cut at the middle of the widest pause between two words
 in the second half of each MAX_PIECE_S window. The pieces are written in LibriSpeech layout, so
-``python -m vui.train_recipe --add-train OUT`` trains on them::
+``python -m vui.train_recipe --add-train OUT`` trains on them (the recipe's second stage makes its
+own with the model of its first)::
 
     python -m vui.split_long --corpus data/recipe/recipe_train.json --out ../split-long
 

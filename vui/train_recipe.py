@@ -8,11 +8,17 @@ One command reproduces ``results/vui_model.*`` and ``results/vui_lm.arpa``::
     python -m vui.train_recipe --lm-only            # the trained model as it is; rebuild and tune the LM
     python -m vui.train_recipe --librispeech FULL --add-train MORE/dev-clean   # the shipped model's corpus
     python -m vui.train_recipe --pretrain data/synth-big   # pre-train on a vui.synth_corpus corpus, then fine-tune
+    python -m vui.train_recipe --init-weights results/vui_model.weights.h5 --name again --results-dir runs/again
 
 Data: with ``--valid`` unset, ``--train``'s speakers are split: the 8 speakers of HELD_OUT_SPEAKERS
 (test-clean's 1089 1188 121 1221 1284 1320 1580 1995) are the validation set, never trained on and
 the only data anything is tuned on; the others are the training set. Validation keeps the
-utterances up to 10 s (MAX_DURATION_S) whatever RECIPE["max_duration_s"] lets train; ``--add-train``
+utterances up to 10 s (MAX_DURATION_S) whatever RECIPE["max_duration_s"] lets train. Training has two
+stages: the model first trains on whole utterances up to RECIPE["max_duration_s"] (saved in
+--data-dir as ``<name>_whole.*``); that model then aligns each training utterance over
+RECIPE["split_over_s"] to its transcript and vui.split_long cuts it at pauses into pieces, and
+training goes on from it on the short utterances and the pieces for RECIPE["split_epochs"] (the model
+saved in --results-dir; ``--set split_over_s=null`` stops after the first stage). ``--add-train``
 adds folders of more LibriSpeech-layout speech (less the held-out speakers). A corpus that holds an
 utterance of vui.recipe.RESERVED_SPEAKERS (kept for an independent evaluation) is refused before
 anything is written or trained. The recipe (model, optimizer, schedule, epochs) is the same for
@@ -49,6 +55,7 @@ from vui.lm_scorer import LanguageModel, save_tuned
 from vui.pocketsphinx_lm import export as export_general_lm
 from vui.recipe import (HELD_OUT_SPEAKERS, LM_NAME, MODEL_NAME, RECIPE, librispeech_speaker, recipe_model,
                         recipe_train_args, refuse_reserved_speakers)
+from vui.split_long import split_corpus
 from vui.transcriber import Transcriber
 
 LIBRISPEECH_DIR: str = os.environ.get("LIBRISPEECH_DIR", os.path.join("..", "shared", "corpora", "LibriSpeech"))
@@ -115,6 +122,29 @@ def pretrain_corpus_file(folder: str, out_dir: str) -> str:
     return path
 
 
+def split_training_corpus(train_json: str, aligner_weights: str, out_dir: str, over_s: float) -> str:
+    """out_dir/recipe_train_split.json: the training corpus with each utterance over `over_s` replaced
+    by its pieces (vui.split_long, aligned by `aligner_weights`; written under out_dir/pieces). A file
+    already there, from an interrupted run, is used as it is. Refuses reserved speakers."""
+    path = os.path.join(out_dir, "recipe_train_split.json")
+    if os.path.isfile(path):
+        print(f"split corpus: {path} (already made)", flush=True)
+        return path
+    pieces_dir = os.path.join(out_dir, "pieces")
+    summary = split_corpus(train_json, pieces_dir, aligner_weights, over_s)
+    corpus = read_corpus(train_json)
+    entries = [{"key": key, "duration": duration, "text": text}
+               for key, duration, text in zip(corpus.audio_paths, corpus.durations, corpus.texts) if duration <= over_s]
+    pieces = scan_corpus(pieces_dir, progress=False).entries if summary["pieces"] else []
+    entries += pieces
+    refuse_reserved_speakers([e["key"] for e in entries], f"training utterances and pieces of {train_json}")
+    write_corpus(path, entries)
+    print(f"split corpus: {summary['split']} of {summary['utterances']} utterances over {over_s:g} s cut into "
+          f"{len(pieces)} pieces; {len(entries)} training utterances "
+          f"({sum(e['duration'] for e in entries) / 3600:.2f} h)", flush=True)
+    return path
+
+
 def train(train_json: str, valid_json: str, results_dir: str, recipe: dict = RECIPE, name: str = MODEL_NAME,
           verbose: int = 2, init_weights: str | None = None) -> dict:
     """Train the recipe's model, from `init_weights` (a .weights.h5 of the same model) when given;
@@ -163,6 +193,7 @@ def evaluate_model(weights: str, valid_json: str, lm_path: str | None, beam: int
     options, with_lm = tune_lm_weights(texts, probs, lm, beam)
     save_tuned(lm_path, options.tuned_record(valid_json))
     return {"greedy": greedy, "lm": with_lm, "alpha": options.alpha, "beta": options.beta,
+            "unk_offset": options.unk_offset,
             "params": transcriber.model.count_params()}
 
 
@@ -203,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="change one recipe setting (ablations), e.g. --set spec_augment=false")
     parser.add_argument("--pretrain", metavar="FOLDER", help="pre-train on this folder (LibriSpeech layout, e.g. "
                         "vui.synth_corpus's) for the recipe's pretrain_epochs, then train from its weights")
+    parser.add_argument("--init-weights", metavar="WEIGHTS", help="start training from this .weights.h5 of the "
+                        "recipe's model (e.g. results/vui_model.weights.h5) instead of from scratch")
     parser.add_argument("--no-lm", action="store_true", help="skip the language model: greedy evaluation only")
     parser.add_argument("--lm-only", action="store_true", help="keep the trained model in --results-dir as it is: "
                         "only build the LM, tune its weights and evaluate (after a change to the LM)")
@@ -222,7 +255,11 @@ def main(argv: list[str] | None = None) -> int:
         except (OSError, pickle.UnpicklingError, EOFError) as exc:
             parser.error(f"--lm-only needs a trained model in {args.results_dir}: {exc}")
     else:
-        init_weights = None
+        init_weights = args.init_weights
+        if init_weights and not os.path.isfile(init_weights):
+            parser.error(f"--init-weights {init_weights}: no such file")
+        if args.pretrain and init_weights:
+            parser.error("--pretrain and --init-weights both set where training starts: give one")
         if args.pretrain:
             pretrain_json = pretrain_corpus_file(args.pretrain, args.data_dir)
             pretrained = train(pretrain_json, valid_json, args.results_dir, dict(recipe, epochs=recipe["pretrain_epochs"]),
@@ -231,7 +268,21 @@ def main(argv: list[str] | None = None) -> int:
             print(f"pre-trained {len(pretrained['loss'])} epochs ({pretrain_minutes:.1f} min): "
                   f"validation loss {pretrained['val_loss'][-1]:.1f}", flush=True)
             init_weights = os.path.join(args.results_dir, f"{args.name}_pretrain.weights.h5")
-        history = train(train_json, valid_json, args.results_dir, recipe, args.name, init_weights=init_weights)
+        if recipe["split_over_s"]:
+            whole_name = f"{args.name}_whole"
+            whole = train(train_json, valid_json, args.data_dir, recipe, whole_name, init_weights=init_weights)
+            print(f"whole-utterance training: {len(whole['loss'])} epochs "
+                  f"({sum(whole.get('epoch_seconds', [])) / 60:.1f} min), best validation loss "
+                  f"{min(whole['val_loss']):.1f}", flush=True)
+            init_weights = os.path.join(args.data_dir, f"{whole_name}.weights.h5")
+            split_json = split_training_corpus(train_json, init_weights, args.data_dir, recipe["split_over_s"])
+            history = train(split_json, valid_json, args.results_dir,
+                            dict(recipe, epochs=recipe["split_epochs"], max_duration_s=recipe["split_over_s"],
+                                 peak_learning_rate=recipe["split_peak_learning_rate"]),
+                            args.name, init_weights=init_weights)
+            history = {**history, "epoch_seconds": [*whole.get("epoch_seconds", []), *history.get("epoch_seconds", [])]}
+        else:
+            history = train(train_json, valid_json, args.results_dir, recipe, args.name, init_weights=init_weights)
     minutes = sum(history.get("epoch_seconds", [])) / 60
     lm_path = None if args.no_lm else build_lm(train_json, valid_json, args.results_dir, recipe["general_lm"],
                                                args.data_dir)
@@ -244,7 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| {args.name} | {changed} | {result['params']:,} | {len(history['val_loss'])} | {min(history['val_loss']):.1f} | "
           f"{result['greedy'].cer:.3f} | {result['greedy'].wer:.3f} | {lm_cells} | {minutes:.1f} |")
     if lm_path:
-        print(f"LM decoding: beam {recipe['beam']}, alpha {result['alpha']}, beta {result['beta']} (tuned on validation)")
+        print(f"LM decoding: beam {recipe['beam']}, alpha {result['alpha']}, beta {result['beta']}, "
+              f"unknown-word offset {result['unk_offset']} (tuned on validation)")
     return 0
 
 
