@@ -21,7 +21,7 @@ from vui import recipe, training
 from vui.fast_rnn import FastLSTM
 from vui.layers import SpecAugment
 
-# Measured 0.233 on these 40 utterances (0.224 on all 382 held-out ones); a regression guard.
+# Measured 0.227 on these 40 utterances (0.220 on all 382 held-out ones); a regression guard.
 SHIPPED_GREEDY_CER_BOUND = 0.30
 
 

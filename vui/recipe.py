@@ -49,7 +49,7 @@ RECIPE: dict = {
     # utterances up to split_over_s and the pieces, its own warm-up and decay peaking at
     # split_peak_learning_rate; None: the whole-utterance training alone
     "split_over_s": 15.0,
-    "split_epochs": 12,
+    "split_epochs": 24,
     "split_peak_learning_rate": 3e-4,
     "pretrain_epochs": 4,  # with train_recipe --pretrain: epochs on the pre-training corpus first
     "speed_perturbation": [],  # e.g. [0.9, 1.0, 1.1]: each training utterance read at one, drawn per epoch
