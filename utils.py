@@ -20,6 +20,7 @@ from python_speech_features import mfcc
 from scipy.signal import resample_poly
 
 from char_map import BLANK_INDEX, CHAR_TO_INDEX, INDEX_TO_CHAR, index_map
+from vui import audio as audio_formats
 
 # --- audio hyper-parameters (each defined once) -------------------------------------------------
 SAMPLE_RATE: int = 16000  # Hz: LibriSpeech's rate; the rate of generated and converted audio
@@ -64,7 +65,8 @@ def conv_output_length(
 
 
 def load_audio(filename: str) -> tuple[np.ndarray, int]:
-    """Read an audio file soundfile can decode (WAV of any sample width, FLAC, OGG, ...).
+    """Read an audio file: what soundfile decodes (WAV of any sample width, FLAC, OGG, MP3) directly,
+    other formats (m4a/AAC, webm/opus, ...) through FFmpeg (vui.audio).
 
     Returns ``(samples, sample_rate)``: float32 samples in [-1, 1], shape (n,), with several channels
     mixed down to mono. Raises AudioError naming the file for a missing, unreadable or empty file.
@@ -76,11 +78,14 @@ def load_audio(filename: str) -> tuple[np.ndarray, int]:
         raise AudioError(f"{filename}: audio file is empty (0 bytes)")
     try:
         audio, sample_rate = soundfile.read(filename, dtype="float32", always_2d=True)
+        samples = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
     except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError/TypeError by format
-        raise AudioError(f"{filename}: cannot decode audio ({exc})") from exc
-    if audio.shape[0] == 0:
+        try:  # mp3 it cannot, m4a/AAC, webm/opus, ...: FFmpeg through PyAV
+            samples, sample_rate = audio_formats.read(filename)
+        except audio_formats.AudioFormatError as av_exc:
+            raise AudioError(f"{filename}: cannot decode audio ({exc}; {av_exc})") from exc
+    if samples.shape[0] == 0:
         raise AudioError(f"{filename}: audio file holds no samples")
-    samples = audio.mean(axis=1) if audio.shape[1] > 1 else audio[:, 0]
     if not np.all(np.isfinite(samples)):
         raise AudioError(f"{filename}: audio holds NaN or infinite samples")
     return np.ascontiguousarray(samples, dtype=np.float32), int(sample_rate)
@@ -227,16 +232,22 @@ def num_feature_frames(n_samples: int, sample_rate: int, step: int = STEP_MS, wi
 
 def audio_duration(filename: str) -> float:
     """Duration of an audio file in seconds, from its header; AudioError naming the file if it is
-    empty or cannot be decoded."""
+    missing, empty or cannot be decoded."""
+    if not os.path.exists(filename):
+        raise AudioError(f"{filename}: audio file not found")
     if os.path.getsize(filename) == 0:
         raise AudioError(f"{filename}: audio file is empty (0 bytes)")
     try:
         info = soundfile.info(filename)
+        seconds = info.frames / info.samplerate if info.frames > 0 and info.samplerate > 0 else 0.0
     except Exception as exc:
-        raise AudioError(f"{filename}: cannot decode audio ({exc})") from exc
-    if info.frames <= 0 or info.samplerate <= 0:
+        try:
+            seconds = audio_formats.duration(filename)
+        except audio_formats.AudioFormatError as av_exc:
+            raise AudioError(f"{filename}: cannot decode audio ({exc}; {av_exc})") from exc
+    if seconds <= 0:
         raise AudioError(f"{filename}: audio file holds no samples")
-    return info.frames / info.samplerate
+    return seconds
 
 
 def audio_feature_frames(filename: str, step: int = STEP_MS, window: int = WINDOW_MS) -> int:

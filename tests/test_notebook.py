@@ -82,6 +82,20 @@ def test_html_export(executed):
     assert "Speech Recognition with Neural Networks" in html and "data:image/png;base64" in html
 
 
+def test_try_your_voice_shows_a_shipped_clip_without_waiting_for_a_microphone(executed):
+    """Headless, the recorder cell shows the result of a shipped clip in plain outputs (player,
+    picture, transcripts of the student's model and the shipped one), which the HTML export keeps."""
+    _, stem, nb = executed
+    cell = next(c for c in nb.cells if c.cell_type == "code" and "try_your_voice(" in c.source)
+    shown = "".join(o.get("data", {}).get("text/html", "") for o in outputs(cell, "display_data"))
+    assert "data:audio/wav;base64," in shown and "data:image/png;base64," in shown
+    for row in ("Your model (model_end.h5), greedy", "Shipped model, greedy", "Shipped model, beam search + LM"):
+        assert row in shown, row
+    with open(stem + ".html", encoding="utf-8") as f:
+        html = f.read()
+    assert "Shipped model, beam search + LM" in html and "data:audio/wav;base64," in html
+
+
 def test_html_is_a_clean_self_contained_submission(executed):
     """Every image embedded (none linked), no TensorFlow/absl/oneDNN or KenLM loading lines, and no
     temporary folders in the parameters papermill injected."""
@@ -136,7 +150,7 @@ def test_a_section_runs_on_its_own_after_the_resume_cell(executed):
 
 
 @pytest.mark.parametrize("marker", ["plot_loss_comparison(", "model_vui = recipe_model", "models=['model_end', 'model_vui']",
-                                    "partition='validation'", "show_transcriptions("])
+                                    "partition='validation'", "try_your_voice(", "show_transcriptions("])
 def test_every_later_section_runs_on_its_own(executed, marker):
     """Each section after the models needs only the parameters and resume cells (no names from earlier cells)."""
     _, _, nb = executed

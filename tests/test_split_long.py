@@ -13,7 +13,7 @@ from char_map import BLANK_INDEX, NUM_CLASSES
 from create_desc_json import scan_corpus, write_corpus
 from tests.conftest import tone_for_text
 from utils import SAMPLE_RATE, text_to_int_sequence
-from vui import recipe, split_long
+from vui import alignment, recipe, split_long
 
 
 def _one_hot_path(path: list[int], sharp: float = 0.9) -> np.ndarray:
@@ -27,17 +27,17 @@ def test_ctc_align_finds_the_frames_of_a_known_path():
     b = BLANK_INDEX
     a, c, s = text_to_int_sequence("acs")  # three different labels
     path = [b, a, a, b, b, c, b, s, s, s, b]
-    np.testing.assert_array_equal(split_long.ctc_align(_one_hot_path(path), [a, c, s]), [1, 5, 7])
+    np.testing.assert_array_equal(alignment.ctc_align(_one_hot_path(path), [a, c, s]), [1, 5, 7])
 
 
 def test_ctc_align_puts_a_blank_between_repeated_labels_and_refuses_too_short_outputs():
     b = BLANK_INDEX
     (l,) = text_to_int_sequence("l")
     # the outputs say "l l" with no blank between: a repeated label needs one, so the path spends a frame on it
-    frames = split_long.ctc_align(_one_hot_path([b, l, l, l, b]), [l, l])
+    frames = alignment.ctc_align(_one_hot_path([b, l, l, l, b]), [l, l])
     assert frames[0] < frames[1] - 1
     with pytest.raises(ValueError, match="cannot spell"):
-        split_long.ctc_align(_one_hot_path([l, l]), [l, l])
+        alignment.ctc_align(_one_hot_path([l, l]), [l, l])
 
 
 def test_choose_pieces_cuts_at_the_widest_pause_and_keeps_every_word():

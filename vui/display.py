@@ -9,22 +9,34 @@ figure would be drawn a second time when the call is a cell's last line.
 
 from __future__ import annotations
 
+import base64
+import html
+import io
 import os
+import string
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
+import soundfile
+from IPython import get_ipython
+from IPython.display import HTML, Audio, display
 from matplotlib.ticker import MaxNLocator
 from mpl_toolkits.axes_grid1 import make_axes_locatable
 
+from char_map import NUM_CLASSES
 from data_generator import AudioGenerator, CorpusError, read_corpus
-from utils import MAX_DURATION_S, MFCC_DIM, SPECTROGRAM_DIM, load_audio
+from utils import (MAX_DURATION_S, MAX_FREQ, MFCC_DIM, SAMPLE_RATE, SPECTROGRAM_DIM, STEP_MS, load_audio,
+                   spectrogram_from_samples)
+from vui.audio import resample
 from vui.decoding import DecodingOptions, decode, greedy_decode
 from vui.evaluate import load_histories
 from vui.features import Features
 from vui.lm_scorer import LanguageModel
-from vui.saved_model import description_path, load_weights_checked, read_description
+from vui.recorder import Recorder
+from vui.saved_model import (SHIPPED_CLIPS, SHIPPED_LM, SHIPPED_MODEL, description_path, load_weights_checked,
+                             read_description)
 from vui.transcriber import Transcriber
 
 if TYPE_CHECKING:  # annotations only; vui.saved_model loads Keras after choosing its backend
@@ -35,11 +47,8 @@ RULE: str = "-" * 80  # between the parts of a printed transcription
 
 def _play(audio_path: str) -> None:
     """An audio player for the file, in a notebook; nothing elsewhere."""
-    try:  # IPython is there in a notebook only
-        from IPython.display import Audio, display
-    except ImportError:
-        return
-    display(Audio(audio_path))
+    if get_ipython() is not None:
+        display(Audio(audio_path))
 
 
 # --- STEP 1: features ------------------------------------------------------------------------------
@@ -149,6 +158,13 @@ def _prediction_features(input_to_softmax: keras.Model, model_path: str, train_j
     return data_gen.features
 
 
+def _in_results(model_path: str) -> str:
+    """`model_path`, or results/`model_path` where only that exists (the seed's call: ``model_path='model_end.h5'``)."""
+    if not os.path.exists(model_path) and os.path.exists(os.path.join("results", model_path)):
+        return os.path.join("results", model_path)
+    return model_path
+
+
 def get_predictions(index: int, partition: str, input_to_softmax: keras.Model, model_path: str,
                     train_json: str = "train_corpus.json", valid_json: str = "valid_corpus.json") -> tuple[str, str]:
     """Print the true and the predicted (greedy) transcription of one corpus utterance, as the seed did.
@@ -168,8 +184,7 @@ def get_predictions(index: int, partition: str, input_to_softmax: keras.Model, m
     if not corpus.audio_paths:
         raise CorpusError(f"{corpus_json}: no usable utterances")
     transcr, audio_path = corpus.texts[index], corpus.audio_paths[index]
-    if not os.path.exists(model_path) and os.path.exists(os.path.join("results", model_path)):
-        model_path = os.path.join("results", model_path)  # the seed's call: model_path='model_end.h5'
+    model_path = _in_results(model_path)
     data_point = _prediction_features(input_to_softmax, model_path, train_json)(audio_path)
     load_weights_checked(input_to_softmax, model_path)
     prediction = np.asarray(input_to_softmax.predict_on_batch(data_point[None]))[0]
@@ -210,3 +225,133 @@ def show_transcriptions(weights_path: str, corpus_json: str, indices: Sequence[i
         print(RULE + "\n" + os.path.basename(path) + "\n" + "\n".join(lines))
         rows.append(row)
     return rows
+
+
+# --- STEP 3: your own voice ------------------------------------------------------------------------
+MAX_TAKE_S: float = 30.0  # seconds of a take analysed; longer recordings: python -m vui.transcribe
+CLASS_LABELS: list[str] = ["'", "space", *string.ascii_lowercase, "blank"]  # the 29 classes, by index
+
+
+def _png(fig: plt.Figure) -> str:
+    """The figure as base64 PNG, closed (so it is not drawn a second time)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _wav(samples: np.ndarray, sample_rate: int) -> str:
+    """The samples as a base64 16-bit WAV file."""
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, sample_rate, format="WAV", subtype="PCM_16")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def voice_figure(samples: np.ndarray, probs: np.ndarray, seconds_per_frame: float, title: str) -> plt.Figure:
+    """Waveform, spectrogram and per-frame class probabilities (frames x 29: the CTC alignment, each
+    character a bright spike among blanks) of SAMPLE_RATE samples (n,) and a model's outputs (frames, 29)."""
+    seconds = len(samples) / SAMPLE_RATE
+    fig, axes = plt.subplots(3, 1, figsize=(12, 9), sharex=True, gridspec_kw={"height_ratios": [1, 2, 3]})
+    axes[0].plot(np.arange(len(samples)) / SAMPLE_RATE, samples, linewidth=0.5)
+    axes[0].set(title="Waveform", ylabel="amplitude")
+    spectrum = spectrogram_from_samples(samples, SAMPLE_RATE)
+    axes[1].imshow(spectrum.T, origin="lower", aspect="auto", cmap="viridis",
+                   extent=(0, len(spectrum) * STEP_MS / 1000, 0, MAX_FREQ / 1000))
+    axes[1].set(title="Spectrogram (log power)", ylabel="kHz")
+    axes[2].imshow(probs.T, origin="lower", aspect="auto", cmap="magma", vmin=0, vmax=1, interpolation="nearest",
+                   extent=(0, len(probs) * seconds_per_frame, -0.5, NUM_CLASSES - 0.5))
+    axes[2].set_yticks(range(NUM_CLASSES), CLASS_LABELS, fontsize=7)
+    axes[2].set(title=f"{title}: probability of each class per output frame", xlabel="seconds", xlim=(0, seconds))
+    fig.tight_layout()
+    return fig
+
+
+class VoiceAnalysis:
+    """The notebook's "Try your own voice": a take through the student's model and the shipped one.
+
+    The student's model is a freshly built model (`input_to_softmax`) with its trained weights
+    (`model_path`) and its features as get_predictions computes them; the shipped model decodes
+    greedily and with beam search and its LM. ``html(samples, rate, name)`` gives the result (player,
+    pictures, transcripts) as static HTML, which survives export.
+    """
+
+    def __init__(self, input_to_softmax: keras.Model, model_path: str, train_json: str,
+                 shipped_model: str, shipped_lm: str | None) -> None:
+        self.model_path = _in_results(model_path)
+        self.student = input_to_softmax if os.path.exists(self.model_path) else None
+        if self.student is not None:
+            self.student_features = _prediction_features(input_to_softmax, self.model_path, train_json)
+            load_weights_checked(input_to_softmax, self.model_path)
+        self.shipped = Transcriber(shipped_model) if os.path.exists(shipped_model) else None
+        self.lm = LanguageModel(shipped_lm) if self.shipped is not None and shipped_lm and os.path.exists(shipped_lm) else None
+        self.options = DecodingOptions.for_lm(self.lm)
+
+    def _student_probs(self, samples: np.ndarray) -> tuple[np.ndarray, float]:
+        feats = self.student_features.of_samples(samples, SAMPLE_RATE)
+        probs = np.asarray(self.student.predict_on_batch(feats[None]))[0]
+        probs = probs[: int(self.student.output_length(len(feats)))]
+        return probs, STEP_MS / 1000 * len(feats) / max(len(probs), 1)
+
+    def transcripts(self, samples: np.ndarray) -> tuple[list[tuple[str, str]], np.ndarray, float, str]:
+        """(label, transcript) rows, and the outputs pictured: the student's model's (else the shipped
+        one's) probabilities (frames, 29), seconds per frame, and whose they are."""
+        rows, pictured = [], None
+        if self.student is not None:
+            probs, spf = self._student_probs(samples)
+            rows.append((f"Your model ({os.path.basename(self.model_path)}), greedy", greedy_decode(probs)))
+            pictured = (probs, spf, f"Your model ({os.path.basename(self.model_path)})")
+        else:
+            rows.append(("Your model", f"not trained yet: no {self.model_path}"))
+        if self.shipped is not None:
+            feats = self.shipped.features.of_samples(samples, SAMPLE_RATE)
+            probs = self.shipped.probabilities([feats])[0]
+            rows.append(("Shipped model, greedy", decode(probs)))
+            if self.lm is not None:
+                rows.append(("Shipped model, beam search + LM", decode(probs, self.options, self.lm)))
+            if pictured is None:
+                pictured = (probs, STEP_MS / 1000 * len(feats) / max(len(probs), 1), "Shipped model")
+        if pictured is None:
+            raise FileNotFoundError(f"no model to transcribe with: neither {self.model_path} nor the shipped model")
+        return rows, *pictured
+
+    def html(self, samples: np.ndarray, sample_rate: int, name: str) -> str:
+        """The take (any rate, mono) resampled to SAMPLE_RATE, its first MAX_TAKE_S analysed, as HTML."""
+        samples = resample(samples, sample_rate, SAMPLE_RATE)
+        note = ""
+        if len(samples) > MAX_TAKE_S * SAMPLE_RATE:
+            samples = samples[: int(MAX_TAKE_S * SAMPLE_RATE)]
+            note = f" (its first {MAX_TAKE_S:g} s; python -m vui.transcribe takes any length)"
+        rows, probs, spf, whose = self.transcripts(samples)
+        figure = _png(voice_figure(samples, probs, spf, whose))
+        table = "".join(f"<tr><th style='text-align:left'>{html.escape(label)}</th><td style='text-align:left'>"
+                        f"{html.escape(text) or '<i>(nothing)</i>'}</td></tr>" for label, text in rows)
+        return (f"<div class='vui-voice'><p><b>{html.escape(name)}</b>: {len(samples) / SAMPLE_RATE:.1f} s at "
+                f"{sample_rate} Hz, heard at {SAMPLE_RATE} Hz{html.escape(note)}</p>"
+                f"<audio controls src='data:audio/wav;base64,{_wav(samples, SAMPLE_RATE)}'></audio>"
+                f"<table>{table}</table><img src='data:image/png;base64,{figure}'/></div>")
+
+
+def try_your_voice(input_to_softmax: keras.Model, model_path: str = "model_end.h5",
+                   train_json: str = "train_corpus.json", clip: str | None = None,
+                   shipped_model: str = SHIPPED_MODEL, shipped_lm: str | None = SHIPPED_LM) -> Recorder:
+    """Speak to your model: a recorder (record, stop, upload) above the result of the last take.
+
+    Called like get_predictions: a freshly built model and the weights it was trained to
+    (``model_end.h5`` looked for in results/). Until a take arrives, the result shown is that of
+    `clip` (default: the first shipped LibriSpeech clip), so a headless run (papermill) does not wait
+    for a microphone and its export shows player, pictures and transcripts. Returns the recorder.
+    """
+    analysis = VoiceAnalysis(input_to_softmax, model_path, train_json, shipped_model, shipped_lm)
+    clip = clip or read_corpus(SHIPPED_CLIPS).audio_paths[0]
+    samples, rate = load_audio(clip)
+    recorder = Recorder()
+    display(recorder)
+    result = display(HTML(analysis.html(samples, rate, f"Example: {os.path.basename(clip)}")), display_id=True)
+
+    def show(take: np.ndarray, take_rate: int, name: str) -> None:
+        recorder.message = f"Transcribing {name}\u2026"
+        result.update(HTML(analysis.html(take, take_rate, name)))
+        recorder.message = f"Done: {name} transcribed below. Record again, or upload another file."
+
+    recorder.on_take(show)
+    return recorder

@@ -90,19 +90,21 @@ class Features:
             except (OSError, ValueError):  # damaged entry: compute again and replace it
                 pass
         samples, sample_rate = load_audio(audio_path)
-        samples = change_speed(samples, speed)
-        if self.spectrogram:
-            feats = spectrogram_from_samples(samples, sample_rate, self.step, self.window, self.max_freq,
-                                             filename=audio_path)
-        else:
-            feats = mfcc_from_samples(samples, sample_rate, self.mfcc_dim, self.step, self.window, self.max_freq,
-                                      filename=audio_path)
+        feats = self.raw_from_samples(change_speed(samples, speed), sample_rate, audio_path)
         if cache is not None:
             buffer = io.BytesIO()
             np.save(buffer, feats)
             os.makedirs(os.path.dirname(cache), exist_ok=True)
             write_atomic(cache, buffer.getvalue())
         return feats
+
+    def raw_from_samples(self, samples: np.ndarray, sample_rate: int, name: str = "<samples>") -> np.ndarray:
+        """Un-normalised features of mono samples (n,) at `sample_rate` Hz, shape (frames, dim);
+        `name` is what an error about them calls them."""
+        if self.spectrogram:
+            return spectrogram_from_samples(samples, sample_rate, self.step, self.window, self.max_freq, filename=name)
+        return mfcc_from_samples(samples, sample_rate, self.mfcc_dim, self.step, self.window, self.max_freq,
+                                 filename=name)
 
     def cache_path(self, audio_path: str, speed: float = 1.0) -> str:
         """Where the features of `audio_path` (at `speed`) are cached: keyed by the file's absolute
@@ -124,6 +126,11 @@ class Features:
     def __call__(self, audio_path: str) -> np.ndarray:
         """Normalised features of one audio file, shape (frames, dim): what the model reads."""
         return self.normalize(self.raw(audio_path))
+
+    def of_samples(self, samples: np.ndarray, sample_rate: int, name: str = "<samples>") -> np.ndarray:
+        """Normalised features of mono samples (n,) at `sample_rate` Hz, shape (frames, dim): a piece
+        of a long recording, or a recording made in the notebook."""
+        return self.normalize(self.raw_from_samples(samples, sample_rate, name))
 
     def fit(self, audio_paths: Sequence[str]) -> "Features":
         """Set the normalisation to the per-dimension mean and std over all frames of these files."""
