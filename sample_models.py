@@ -78,6 +78,14 @@ def build_model(config: dict, verbose: bool = False) -> keras.Model:
 cnn_output_length = conv_output_length  # the original's name for it in this module
 
 
+def acoustic_model(input_data, y_pred, name: str, output_length: Callable = lambda x: x) -> keras.Model:
+    """The course's last two lines of every builder: ``Model(inputs=input_data, outputs=y_pred)`` and its
+    ``output_length`` (output frames for `x` input frames; unchanged unless a layer shortens the sequence)."""
+    model = Model(inputs=input_data, outputs=y_pred, name=name)
+    model.output_length = output_length
+    return model
+
+
 # Model 0: RNN
 @builder
 def simple_rnn_model(input_dim: int, output_dim: int = NUM_CLASSES) -> keras.Model:
@@ -88,9 +96,7 @@ def simple_rnn_model(input_dim: int, output_dim: int = NUM_CLASSES) -> keras.Mod
     simp_rnn = GRU(output_dim, return_sequences=True, implementation=2, name='rnn')(input_data)
     # Softmax over the classes at each frame
     y_pred = Activation('softmax', name='softmax')(simp_rnn)
-    model = Model(inputs=input_data, outputs=y_pred, name='simple_rnn_model')
-    model.output_length = lambda x: x
-    return model
+    return acoustic_model(input_data, y_pred, 'simple_rnn_model')
 
 
 # Model 1: RNN + TimeDistributed Dense
@@ -102,9 +108,7 @@ def rnn_model(input_dim: int, units: int, activation: str, output_dim: int = NUM
     bn_rnn = BatchNormalization(name='bn_rnn')(simp_rnn)
     time_dense = TimeDistributed(Dense(output_dim), name='time_dense')(bn_rnn)
     y_pred = Activation('softmax', name='softmax')(time_dense)
-    model = Model(inputs=input_data, outputs=y_pred, name='rnn_model')
-    model.output_length = lambda x: x
-    return model
+    return acoustic_model(input_data, y_pred, 'rnn_model')
 
 
 # Model 2: CNN + RNN + TimeDistributed Dense
@@ -121,9 +125,8 @@ def cnn_rnn_model(input_dim: int, filters: int, kernel_size: int, conv_stride: i
     bn_rnn = BatchNormalization(name='bn_rnn')(simp_rnn)
     time_dense = TimeDistributed(Dense(output_dim), name='time_dense')(bn_rnn)
     y_pred = Activation('softmax', name='softmax')(time_dense)
-    model = Model(inputs=input_data, outputs=y_pred, name='cnn_rnn_model')
-    model.output_length = lambda x: cnn_output_length(x, kernel_size, conv_border_mode, conv_stride)
-    return model
+    return acoustic_model(input_data, y_pred, 'cnn_rnn_model',
+                          lambda x: cnn_output_length(x, kernel_size, conv_border_mode, conv_stride))
 
 
 # Model 3: Deeper RNN + TimeDistributed Dense
@@ -141,9 +144,7 @@ def deep_rnn_model(input_dim: int, units: int, recur_layers: int, output_dim: in
         layer = BatchNormalization(name='bn_rnn' + suffix)(rnn)
     time_dense = TimeDistributed(Dense(output_dim), name='time_dense')(layer)
     y_pred = Activation('softmax', name='softmax')(time_dense)
-    model = Model(inputs=input_data, outputs=y_pred, name='deep_rnn_model')
-    model.output_length = lambda x: x
-    return model
+    return acoustic_model(input_data, y_pred, 'deep_rnn_model')
 
 
 # Model 4: Bidirectional RNN + TimeDistributed Dense
@@ -155,9 +156,7 @@ def bidirectional_rnn_model(input_dim: int, units: int, output_dim: int = NUM_CL
                               name='bidir_rnn')(input_data)
     time_dense = TimeDistributed(Dense(output_dim), name='time_dense')(bidir_rnn)
     y_pred = Activation('softmax', name='softmax')(time_dense)
-    model = Model(inputs=input_data, outputs=y_pred, name='bidirectional_rnn_model')
-    model.output_length = lambda x: x
-    return model
+    return acoustic_model(input_data, y_pred, 'bidirectional_rnn_model')
 
 
 # Model 5: dilated convolutions + RNN + TimeDistributed Dense
@@ -194,15 +193,13 @@ def dilated_cnn_rnn_model(
     bn_rnn = BatchNormalization(name='bn_rnn')(rnn)
     time_dense = TimeDistributed(Dense(output_dim), name='time_dense')(bn_rnn)
     y_pred = Activation('softmax', name='softmax')(time_dense)
-    model = Model(inputs=input_data, outputs=y_pred, name='dilated_cnn_rnn_model')
 
     def output_length(frames):
         for rate in dilation_rates:
             frames = cnn_output_length(frames, kernel_size, conv_border_mode, 1, dilation=rate)
         return cnn_output_length(frames, pool_size, 'valid', pool_size)
 
-    model.output_length = output_length
-    return model
+    return acoustic_model(input_data, y_pred, 'dilated_cnn_rnn_model', output_length)
 
 
 # Model 6: CNN + max pooling + RNN + TimeDistributed Dense
@@ -226,10 +223,9 @@ def cnn_pool_rnn_model(
     bn_rnn = BatchNormalization(name='bn_rnn')(rnn)
     time_dense = TimeDistributed(Dense(output_dim), name='time_dense')(bn_rnn)
     y_pred = Activation('softmax', name='softmax')(time_dense)
-    model = Model(inputs=input_data, outputs=y_pred, name='cnn_pool_rnn_model')
-    model.output_length = lambda x: cnn_output_length(cnn_output_length(x, kernel_size, conv_border_mode, 1),
-                                                      pool_size, 'valid', pool_size)
-    return model
+    return acoustic_model(input_data, y_pred, 'cnn_pool_rnn_model',
+                          lambda x: cnn_output_length(cnn_output_length(x, kernel_size, conv_border_mode, 1),
+                                                      pool_size, 'valid', pool_size))
 
 
 # Model 7: deep bidirectional RNN + TimeDistributed Dense
@@ -246,25 +242,14 @@ def deep_bidirectional_rnn_model(
         layer = BatchNormalization(name=f'bn_rnn_{i}')(bidir_rnn)
     time_dense = TimeDistributed(Dense(output_dim), name='time_dense')(layer)
     y_pred = Activation('softmax', name='softmax')(time_dense)
-    model = Model(inputs=input_data, outputs=y_pred, name='deep_bidirectional_rnn_model')
-    model.output_length = lambda x: x
-    return model
+    return acoustic_model(input_data, y_pred, 'deep_bidirectional_rnn_model')
 
 
 # Final model
 @builder
-def final_model(
-    input_dim: int,
-    filters: int,
-    kernel_size: int,
-    conv_stride: int,
-    conv_border_mode: str,
-    units: int,
-    recur_layers: int = 2,
-    dropout: float = 0.5,
-    recurrent_dropout: float = 0.5,
-    output_dim: int = NUM_CLASSES,
-) -> keras.Model:
+def final_model(input_dim: int, filters: int, kernel_size: int, conv_stride: int, conv_border_mode: str, units: int,
+                recur_layers: int = 2, dropout: float = 0.5, recurrent_dropout: float = 0.5,
+                output_dim: int = NUM_CLASSES) -> keras.Model:
     """The seed's final model: Conv1D (relu) -> BN -> recur_layers x [Bidirectional GRU (relu, dropout
     on inputs and state) -> BN] -> Dense at each frame -> softmax; 1,572,429 parameters with the
     notebook's call."""
@@ -279,9 +264,8 @@ def final_model(
         layer = BatchNormalization(name=f'bn_rnn_{i}')(bidir_rnn)
     time_dense = TimeDistributed(Dense(output_dim), name='time_dense')(layer)
     y_pred = Activation('softmax', name='softmax')(time_dense)
-    model = Model(inputs=input_data, outputs=y_pred, name='final_model')
-    model.output_length = lambda x: cnn_output_length(x, kernel_size, conv_border_mode, conv_stride)
-    return model
+    return acoustic_model(input_data, y_pred, 'final_model',
+                          lambda x: cnn_output_length(x, kernel_size, conv_border_mode, conv_stride))
 
 
 # vui's own final model, the shipped recipe's (vui/conv_bigru.py): registered here so that its saved

@@ -9,7 +9,8 @@ write, inside ``results/`` and each atomically, the seed's files and ours after 
 - ``<save_model_path>``: the acoustic model's weights, in the layout that
   ``model.load_weights('results/<save_model_path>')`` reads on a freshly built model;
 - ``<save_model_path minus extension>.json``: the model's description (vui/saved_model.py): how it
-  was built, its features (vui/features.py) and how far training got;
+  was built, its features (vui/features.py), its corpora by what they hold (vui/provenance.py: no
+  folder of this machine) and how far training got;
 - ``<save_model_path>.resume.npz`` while a run is unfinished: weights, optimizer state and history.
 
 Resuming: calling ``train_model`` again with the same paths, model and data continues from the last
@@ -35,6 +36,7 @@ from char_map import BLANK_INDEX
 from data_generator import AudioGenerator
 from sample_models import build_model
 from utils import MFCC_DIM, audio_feature_frames
+from vui.provenance import describe_corpus
 from vui.saved_model import describe
 from vui.training import (
     CorpusBatches,
@@ -312,8 +314,11 @@ def train_model(
 
     check_writable(results_dir)
     files = RunFiles.in_folder(results_dir, pickle_path, save_model_path)
+    # which corpus files: in the fingerprint only; the description names the corpora by what they hold
+    data_files = {"train_json": os.path.abspath(train_json), "valid_json": os.path.abspath(valid_json)}
+    corpora = {"train_corpus": describe_corpus(train_json, audio_gen.train_audio_paths, audio_gen.train_durations),
+               "valid_corpus": describe_corpus(valid_json, audio_gen.valid_audio_paths, audio_gen.valid_durations)}
     run = {
-        "train_json": os.path.abspath(train_json), "valid_json": os.path.abspath(valid_json),
         "minibatch_size": minibatch_size, "sort_by_duration": sort_by_duration, "max_duration": max_duration,
         "bucket_by_duration": bucket_by_duration, "keep_best": keep_best,
         "optimizer": _optimizer_description(optimizer),
@@ -323,12 +328,12 @@ def train_model(
     if audio_gen.speed_perturbation:  # only when used: runs without it keep their earlier fingerprints
         run["speed_perturbation"] = list(audio_gen.speed_perturbation)
     description = describe(input_to_softmax, audio_gen.features.to_dict(),
-                           {**run, "epochs": epochs, "weights": save_model_path, "pickle": pickle_path,
+                           {**corpora, **run, "epochs": epochs, "weights": save_model_path, "pickle": pickle_path,
                             "backend": keras.backend.backend()})
     fingerprint = _fingerprint({"model": description.get("builder"), "kwargs": description.get("kwargs"),
                                 "features": audio_gen.features.settings(),
                                 "weights": [list(w.shape) for w in input_to_softmax.weights],
-                                "architecture": architecture(input_to_softmax), **run})
+                                "architecture": architecture(input_to_softmax), **data_files, **run})
     description["training"]["fingerprint"] = fingerprint
 
     saved = saved_fingerprint(files)

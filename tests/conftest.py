@@ -36,6 +36,17 @@ def tone_for_text(text: str, rng: np.random.Generator, sample_rate: int = SAMPLE
     return (audio + 0.01 * rng.standard_normal(len(audio))).astype(np.float32)
 
 
+def absolute_paths_in(value: object) -> list[str]:
+    """Every string in a JSON-ready value (a saved description) that is an absolute path."""
+    if isinstance(value, dict):
+        return [p for v in value.values() for p in absolute_paths_in(v)]
+    if isinstance(value, list):
+        return [p for v in value for p in absolute_paths_in(v)]
+    if isinstance(value, str) and (os.path.isabs(value) or value[1:3] in (":\\", ":/")):
+        return [value]
+    return []
+
+
 def make_tiny_corpus(folder: str, n_train: int = 24, n_valid: int = 8, seed: int = 0) -> tuple[str, str]:
     """Write tone-coded WAVs and train/valid JSON-lines corpus files; returns their paths."""
     rng = np.random.default_rng(seed)

@@ -24,7 +24,8 @@ from vui.language_model import (
     read_arpa,
     sidecar_path,
 )
-from vui.lm_scorer import BACKENDS, LanguageModel
+from vui.lm_scorer import BACKENDS, LanguageModel, save_tuned
+from tests.conftest import absolute_paths_in
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HAND_TEXT = ["san francisco", "san francisco", "san francisco", "a dog", "the dog"]
@@ -214,6 +215,32 @@ def test_guard_refuses_evaluation_transcripts(tmp_path):
         assert check_lm_excludes(str(out), disjoint) == 0
 
 
+def test_sidecars_name_corpora_by_what_they_hold_not_by_this_machines_folders(tmp_path):
+    """An LM's sidecar, mixed and tuned as vui.train_recipe leaves it, holds no absolute path: each corpus
+    is its file's name (outside the current folder) with utterances, hours, LibriSpeech speakers and subsets."""
+    from vui.decoding import DecodingOptions
+    from vui.lm_mix import write_mixed
+
+    train, valid = tmp_path / "train.json", tmp_path / "valid.json"
+    train.write_text("".join(json.dumps({"key": f"/data/LibriSpeech/{s}/{k}/{k}-1-{i}.flac", "duration": 1800.0,
+                                         "text": t}) + "\n"
+                             for i, (s, k, t) in enumerate([("dev-clean", "84", "the cat sat"),
+                                                            ("test-clean", "121", "a dog ran")])))
+    write_corpus(valid, ["never in training"])
+    general = write_lm(tmp_path, random_text(40), 2)
+    build_lm_from_corpora([str(train)], str(tmp_path / "t.arpa"), exclude_jsons=[str(valid)])
+    out = str(tmp_path / "mixed.arpa")
+    write_mixed(str(tmp_path / "t.arpa"), general, 0.5, out)
+    save_tuned(out, DecodingOptions(beam=4, alpha=0.5, beta=1.0).tuned_record(str(valid)))
+    sidecar = json.loads(open(sidecar_path(out)).read())
+    assert absolute_paths_in(sidecar) == [] and str(tmp_path) not in json.dumps(sidecar)
+    assert sidecar["sources"]["corpora"] == [{"file": "train.json", "utterances": 2, "hours": 1.0,
+                                              "librispeech_speakers": 2,
+                                              "librispeech_subsets": ["dev-clean", "test-clean"]}]
+    assert sidecar["excluded_corpora"][0]["file"] == sidecar["tuned"]["on"]["file"] == "valid.json"
+    assert sidecar["mixed_with"]["arpa"] == "lm2.arpa"
+
+
 def test_cli_writes_arpa_and_sidecar(tmp_path, capsys):
     train = write_corpus(tmp_path / "train.json", random_text(30))
     valid = write_corpus(tmp_path / "valid.json", ["a sentence not in training"])
@@ -225,7 +252,7 @@ def test_cli_writes_arpa_and_sidecar(tmp_path, capsys):
     assert done.returncode == 0, done.stderr
     assert "3-grams" in done.stdout and done.stdout.count("\n") == 1
     sidecar = json.loads(open(sidecar_path(str(out))).read())
-    assert sidecar["order"] == 3 and sidecar["sources"]["corpora"] == [train]
+    assert sidecar["order"] == 3 and [c["file"] for c in sidecar["sources"]["corpora"]] == ["train.json"]
     assert sidecar["sentence_sha1"] == sorted(sidecar["sentence_sha1"])
     assert LanguageModel(str(out), backend="python").order == 3
 

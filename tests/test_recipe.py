@@ -16,7 +16,7 @@ import train_utils as tu
 from char_map import NUM_CLASSES
 from create_desc_json import scan_corpus
 from data_generator import read_corpus
-from tests.conftest import ROOT, make_tiny_corpus
+from tests.conftest import ROOT, absolute_paths_in, make_tiny_corpus
 from vui import recipe, training
 from vui.fast_rnn import FastLSTM
 from vui.layers import SpecAugment
@@ -367,7 +367,20 @@ def test_shipped_files_are_complete_and_consistent():
     assert lm.order == 3 and {"alpha", "beta", "beam"} <= set(lm.tuned)
     with open(sidecar_path(SHIPPED_LM)) as f:
         sources = json.load(f)["sources"]["corpora"]
-    assert len(sources) == 1 and sources[0].endswith("recipe_train.json")  # training transcripts only
+    assert len(sources) == 1 and sources[0]["file"].endswith("recipe_train.json")  # training transcripts only
+
+
+def test_shipped_files_name_no_folder_of_the_machine_that_made_them():
+    """results/: the descriptions hold no absolute path, and the exported notebook no home or work folder."""
+    import glob
+    import re
+
+    for path in glob.glob(os.path.join(ROOT, "results", "*.json")):
+        with open(path, encoding="utf-8") as f:
+            assert absolute_paths_in(json.load(f)) == [], path
+    for path in glob.glob(os.path.join(ROOT, "results", "*.html")):
+        with open(path, encoding="utf-8") as f:
+            assert not re.search(r"/root/|/home/|/work/|/Users/|[A-Z]:\\\\Users", f.read()), path
 
 
 def test_shipped_model_on_held_out_librispeech_speakers(librispeech_test_clean):

@@ -17,7 +17,7 @@ import pytest
 
 import sample_models as sm
 import train_utils as tu
-from tests.conftest import ROOT, make_tiny_corpus
+from tests.conftest import ROOT, absolute_paths_in, make_tiny_corpus
 
 
 def small_rnn():
@@ -67,6 +67,26 @@ def test_train_saves_history_weights_and_description(tiny_corpus, tmp_path):
     again = tu.train_model(small_rnn(), "model_1.pickle", "model_1.h5", train_json, valid_json,
                            minibatch_size=8, epochs=2, verbose=0, results_dir=results)
     assert again == history
+
+
+def test_a_description_names_its_corpora_by_what_they_hold_not_by_this_machines_folders(tmp_path, monkeypatch):
+    """The saved .json holds no absolute path: a corpus file is named relative to the folder the
+    command ran in when inside it, else by its name, with its utterances and hours."""
+    train_json, valid_json = make_tiny_corpus(str(tmp_path / "project" / "data"), n_train=12, n_valid=4)
+    monkeypatch.chdir(tmp_path / "project")
+    tu.train_model(small_rnn(), "m.pickle", "m.h5", train_json, valid_json, minibatch_size=8, epochs=1, verbose=0,
+                   results_dir=str(tmp_path / "results"))
+    with open(tmp_path / "results" / "m.json") as f:
+        desc = json.load(f)
+    assert absolute_paths_in(desc) == [] and str(tmp_path) not in json.dumps(desc)
+    train = desc["training"]["train_corpus"]
+    assert train["file"] == "data/train_corpus.json" and train["utterances"] == 12 and 0 < train["hours"] < 0.1
+    assert desc["training"]["valid_corpus"]["utterances"] == 4
+    from vui.provenance import portable_path
+
+    assert portable_path(str(tmp_path / "a" / "b.json"), str(tmp_path / "a")) == "b.json"
+    assert portable_path(str(tmp_path / "elsewhere" / "b.json"), str(tmp_path / "a")) == "b.json"
+    assert portable_path(str(tmp_path / "b.json"), os.path.abspath(os.sep)) == "b.json"  # not 'tmp/.../b.json'
 
 
 def test_user_callbacks_run_inside_fit(tiny_corpus, tmp_path, capsys):

@@ -1,4 +1,4 @@
-"""vui's own acoustic model, the shipped recipe's architecture (BENCHMARKS.md, "The shipped model").
+"""vui's own acoustic model, the shipped recipe's architecture (BENCHMARKS.md, "The shipped model and its ablations").
 
 Registered in sample_models (``sample_models.conv_bigru_model``, ``build_model``) so that saved
 descriptions rebuild it; it lives here because it is not part of the course's lesson. Its layers are

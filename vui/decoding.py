@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +19,7 @@ import numpy as np
 from char_map import BLANK_INDEX, INDEX_TO_CHAR
 from utils import indices_to_text
 from vui.lm_scorer import LanguageModel
+from vui.provenance import describe_corpus
 
 # The defaults of every decoding setting, used where neither the caller nor the LM's tuned values
 # (saved in its sidecar by vui.train_recipe) give one.
@@ -72,7 +72,7 @@ class DecodingOptions:
     def tuned_record(self, corpus_json: str) -> dict:
         """What an LM's sidecar keeps of these options once tuned on `corpus_json` (see for_lm)."""
         return {"alpha": self.alpha, "beta": self.beta, "beam": self.beam, "unk_offset": self.unk_offset,
-                "on": os.path.abspath(corpus_json)}
+                "on": describe_corpus(corpus_json)}
 
     @property
     def is_greedy(self) -> bool:

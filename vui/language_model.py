@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from utils import normalize_transcript, write_atomic
+from vui.provenance import describe_corpus, portable_path
 
 BOS: str = "<s>"
 EOS: str = "</s>"
@@ -53,7 +54,7 @@ FALLBACK_DISCOUNTS: tuple[float, float, float] = (0.5, 1.0, 1.5)  # lmplz's --di
 BOS_LOG10_PROB: float = -99.0  # <s> is never predicted
 ARPA_DECIMALS: int = 7  # log10 values to 1e-7: sums of probabilities stay within 1e-6 of one
 SIDECAR_SUFFIX: str = ".json"
-SIDECAR_FORMAT: str = "vui-lm-sources/1"
+SIDECAR_FORMAT: str = "vui-lm-sources/2"
 
 NGram = tuple[str, ...]
 
@@ -360,7 +361,8 @@ def build_lm_from_corpora(
     Raises ValueError, before writing anything, if a transcript of any `exclude_jsons` corpus is
     among the LM sentences; with drop_excluded=True those sentences are left out of the LM text
     instead (a training transcript that is also a validation transcript, say) and counted.
-    Returns the sidecar's contents without the hash list.
+    Returns the sidecar's contents without the hash list; it names each corpus by what it holds
+    (vui.provenance.describe_corpus), never by an absolute path.
     """
     sentences: list[str] = []
     skipped_corpora = 0
@@ -402,10 +404,10 @@ def build_lm_from_corpora(
         "arpa_sha1": hashlib.sha1(arpa).hexdigest(),
         "order": order,
         "sources": {
-            "corpora": [os.path.abspath(c) for c in train_jsons],
-            "text": os.path.abspath(extra_text) if extra_text is not None else None,
+            "corpora": [describe_corpus(c) for c in train_jsons],
+            "text": portable_path(extra_text) if extra_text is not None else None,
         },
-        "excluded_corpora": [os.path.abspath(c) for c in exclude_jsons],
+        "excluded_corpora": [describe_corpus(c) for c in exclude_jsons],
         "sentences": tables.sentences,
         "words": tables.words,
         "skipped_lines": {"corpora": skipped_corpora, "text": skipped_text},

@@ -30,6 +30,7 @@ from collections import defaultdict
 from typing import Sequence
 
 from utils import write_atomic
+from vui.provenance import portable_path
 from vui.language_model import (
     BOS, EOS, UNK, NGram, NGramTables, backoff_log10, count_summary, file_sha1, format_arpa, read_arpa,
     sidecar_path,
@@ -127,7 +128,7 @@ def write_mixed(lm_path: str, general_path: str, weight: float, out_path: str) -
     tables = mix(read_arpa(lm_path), read_arpa(general_path), weight)
     arpa = format_arpa(tables).encode("utf-8")
     general_sidecar = sidecar_path(general_path)
-    general = {"arpa": os.path.abspath(general_path), "arpa_sha1": file_sha1(general_path), "weight": 1 - weight}
+    general = {"arpa": portable_path(general_path), "arpa_sha1": file_sha1(general_path), "weight": 1 - weight}
     if os.path.exists(general_sidecar):
         with open(general_sidecar, encoding="utf-8") as f:
             general["about"] = json.load(f).get("about")

@@ -31,6 +31,7 @@ from typing import Sequence
 from utils import write_atomic
 from vui.language_model import UNK, NGram, count_summary, file_sha1, format_arpa, sidecar_path
 from vui.lm_mix import prune_bigrams
+from vui.provenance import portable_path
 
 LOGMATH_BASE: float = 1.0001  # PocketSphinx's log base, with which (and shift 0) its ARPA writer gives log10 values
 UNIGRAM_SUM_TOLERANCE: float = 0.01  # how far from one the written unigram probabilities may sum
@@ -117,7 +118,7 @@ def export(out_path: str, vocabulary_size: int = DEFAULT_VOCABULARY, max_bigrams
     about = {"arpa_sha1": file_sha1(out_path),
              "about": f"CMU's en-US LM ({os.path.basename(lm_bin)}, bundled with PocketSphinx), unigrams and "
                       f"bigrams, pruned to {vocabulary_size} words and {max_bigrams} bigrams; its text is not known",
-             "source": os.path.abspath(lm_bin), "ngram_counts": {str(n): c for n, c in enumerate(tables.counts(), 1)}}
+             "source": portable_path(lm_bin), "ngram_counts": {str(n): c for n, c in enumerate(tables.counts(), 1)}}
     write_atomic(sidecar_path(out_path), (json.dumps(about, indent=1) + "\n").encode("utf-8"))
     return about
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Sequence
 
 from vui import backend  # noqa: F401  (picks KERAS_BACKEND before Keras loads)
@@ -18,6 +17,7 @@ from data_generator import read_corpus
 from sample_models import build_model
 from train_utils import seed_optimizer
 from vui.decoding import DEFAULT_BEAM_WITH_LM
+from vui.provenance import librispeech_speaker
 from vui.saved_model import SHIPPED_LM, SHIPPED_MODEL
 
 HELD_OUT_SPEAKERS: tuple[str, ...] = ("1089", "1188", "121", "1221", "1284", "1320", "1580", "1995")
@@ -26,11 +26,9 @@ HELD_OUT_SPEAKERS: tuple[str, ...] = ("1089", "1188", "121", "1221", "1284", "13
 RESERVED_SPEAKERS: tuple[str, ...] = (
     "19", "32", "118", "163", "226", "332", "460", "669", "1088", "1737", "1867", "1898", "1970", "2136",
     "2416", "3242", "3526", "3664", "3947", "4640", "4680", "5789", "6272", "6848", "7312", "7367", "7859", "8629")
-# <speaker>-<chapter>-<utterance>.flac, or _<k> after it for a piece of one (vui.split_long)
-LIBRISPEECH_NAME = re.compile(r"^(\d+)-(\d+)-(\d+)(?:_\d+)?$")
 MODEL_NAME: str = os.path.basename(SHIPPED_MODEL).split(".")[0]  # vui_model (weights: vui_model.weights.h5)
 LM_NAME: str = os.path.basename(SHIPPED_LM)  # vui_lm.arpa
-# The recipe, chosen by experiment (BENCHMARKS.md, "The shipped model" and "Against CMU PocketSphinx"):
+# The recipe, chosen by experiment (BENCHMARKS.md, "The shipped model and its ablations"):
 # every setting is here.
 RECIPE: dict = {
     "builder": "conv_bigru_model",
@@ -101,13 +99,6 @@ def recipe_model(input_dim: int, recipe: dict = RECIPE, verbose: bool = False) -
 
 class ReservedSpeakerError(ValueError):
     """A corpus names an utterance of a speaker kept for the independent evaluation."""
-
-
-def librispeech_speaker(audio_path: str) -> str | None:
-    """The LibriSpeech speaker ID in an audio file's name (``<speaker>-<chapter>-<utt>.flac``, or
-    ``..._<k>.flac`` for a piece of one), or None for a name of another form."""
-    match = LIBRISPEECH_NAME.match(os.path.splitext(os.path.basename(audio_path))[0])
-    return match.group(1) if match else None
 
 
 def reserved_utterances(audio_paths: Sequence[str]) -> list[str]:
