@@ -15,6 +15,16 @@ Modes, each model trained for one epoch from the same seed in a fresh process:
 Prints seconds per epoch (training + validation pass), training utterances per second, the ratio
 default / faithful, and both first-epoch losses (same data, same model: they should agree within
 the noise of batch order and backend arithmetic), then the real-time factor of transcription.
+
+    python -m vui.bench --seed-speed --limit 200        # the six seed models, previous loops against today's
+    python -m vui.bench --profile model_3 --limit 200   # where one seed model's epoch spends its time
+
+``--seed-speed``: the capstone's six seed models (model_0-4 and the final model) with the seed's settings
+(SGD, minibatch 20, random batches, spectrograms; features cached beforehand), one epoch each in a fresh
+process, once with the recurrent loops before issue 43 (``VUI_RNN_LOOP=autograd``) and once with
+today's, alternating; with each epoch's FLOPs counted from the architecture (training 3x the forward
+pass, on the utterances' real frames; validation 1x), the achieved GFLOP/s and the machine's sgemm peak
+measured in the same run.
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ from typing import TYPE_CHECKING
 
 from create_desc_json import scan_corpus, split_by_speaker, write_corpus
 from data_generator import AudioGenerator, read_corpus
-from utils import load_audio, write_atomic
+from utils import audio_feature_frames, conv_output_length, load_audio, write_atomic
 from vui.decoding import DEFAULT_BEAM_WITH_LM, DecodingOptions, decode
 from vui.language_model import build_lm_from_corpora
 from vui.lm_scorer import LanguageModel
@@ -47,6 +57,11 @@ MODEL_CALLS: dict[str, dict] = {
     "cnn_rnn_model": dict(input_dim=161, filters=200, kernel_size=11, conv_stride=2, conv_border_mode="valid", units=200),
     "final_model": dict(input_dim=161, filters=200, kernel_size=11, conv_stride=2, conv_border_mode="valid", units=200, recur_layers=2),
 }
+
+
+SEED_MODELS: tuple[str, ...] = ("model_0", "model_1", "model_2", "model_3", "model_4", "model_end")
+LOOP_BEFORE, LOOP_AFTER = "autograd", "fused"  # VUI_RNN_LOOP: the loops before issue 43, today's
+TRAINING_PASSES: float = 3.0  # a training step's FLOPs: forward, then backward (gradients of inputs and weights)
 
 
 def machine_description() -> str:
@@ -105,6 +120,124 @@ def worker(mode: str, model_name: str, train_json: str, valid_json: str, cache_d
         return {"backend": keras.backend.backend(), "seconds": None, "loss": None, "val_loss": None}
     return {"backend": keras.backend.backend(), "seconds": history["epoch_seconds"][0],
             "loss": history["loss"][0], "val_loss": history["val_loss"][0]}
+
+
+def forward_flops(model, frames: int) -> float:
+    """FLOPs (2 per multiply-add) of `model`'s forward pass over one sequence of `frames` input frames,
+    counted from its layers (a chain): convolutions, recurrent layers' input and recurrent products,
+    dense layers. Element-wise work (gates, batch normalisation, softmax) is left out."""
+    import keras
+
+    flops, t = 0.0, frames
+    for layer in model.layers:
+        inner = layer.layer if isinstance(layer, keras.layers.TimeDistributed) else layer
+        directions = 2 if isinstance(inner, keras.layers.Bidirectional) else 1
+        inner = inner.forward_layer if directions == 2 else inner
+        dims = layer.input.shape[-1] if hasattr(layer, "input") and layer.input is not None else None
+        if isinstance(inner, keras.layers.Conv1D):
+            span = inner.dilation_rate[0] * (inner.kernel_size[0] - 1) + 1
+            t = conv_output_length(t, span, inner.padding, inner.strides[0])
+            flops += 2 * inner.kernel_size[0] * dims * inner.filters * t
+        elif isinstance(inner, keras.layers.MaxPooling1D):
+            t = conv_output_length(t, inner.pool_size[0], inner.padding, inner.strides[0])
+        elif isinstance(inner, keras.layers.RNN):
+            gates = {"GRU": 3, "LSTM": 4}.get(next((c.__name__ for c in type(inner).__mro__
+                                                    if c.__name__ in ("GRU", "LSTM")), ""), 1)
+            flops += directions * 2 * gates * inner.units * (dims + inner.units) * t
+        elif isinstance(inner, keras.layers.Dense):
+            flops += 2 * dims * inner.units * t
+    return flops
+
+
+def epoch_gflop(model, train_json: str, valid_json: str, max_duration: float = 10.0) -> float:
+    """GFLOPs of one epoch: training 3x forward over the training utterances' frames, 1x over validation's."""
+    total = 0.0
+    for desc, passes in ((train_json, TRAINING_PASSES), (valid_json, 1.0)):
+        for path in read_corpus(desc, max_duration).audio_paths:
+            total += passes * forward_flops(model, audio_feature_frames(path))
+    return total / 1e9
+
+
+def sgemm_gflops(m: int, k: int, n: int, seconds: float = 1.0) -> float:
+    """The best GFLOP/s of torch's float32 (m x k) by (k x n) product over about `seconds`."""
+    import torch
+
+    a, b = torch.randn(m, k), torch.randn(k, n)
+    for _ in range(3):
+        torch.mm(a, b)
+    best, deadline = float("inf"), time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        reps = max(1, int(2e8 / (2 * m * k * n)))
+        start = time.perf_counter()
+        for _ in range(reps):
+            torch.mm(a, b)
+        best = min(best, (time.perf_counter() - start) / reps)
+    return 2 * m * k * n / best / 1e9
+
+
+def seed_worker(model_name: str, train_json: str, valid_json: str, cache_dir: str) -> dict:
+    """One epoch of the notebook's `model_name` with the seed's settings, with the loop VUI_RNN_LOOP names."""
+    from vui import backend  # noqa: F401
+    import keras
+
+    import sample_models
+    from train_utils import train_model
+    from vui import fast_rnn
+
+    keras.utils.set_random_seed(0)
+    builder, kwargs = sample_models.NOTEBOOK_MODELS[model_name]
+    model = sample_models.BUILDERS[builder](**kwargs, verbose=False)
+    with tempfile.TemporaryDirectory() as results:
+        history = train_model(model, "s.pickle", "s.weights.h5", train_json, valid_json, epochs=1, verbose=0,
+                              results_dir=results, bucket_by_duration=False, cache_dir=cache_dir)
+    seconds = history["epoch_seconds"][0] if history["loss"] else None
+    return {"backend": keras.backend.backend(), "loop": fast_rnn.RNN_LOOP, "seconds": seconds,
+            "loss": history["loss"][0] if history["loss"] else None,
+            "gflop": epoch_gflop(model, train_json, valid_json)}
+
+
+def seed_speed(train_json: str, valid_json: str, cache: str, models: list[str]) -> tuple[list[tuple], dict]:
+    """Each seed model before and after, alternating, each in a fresh process; and the sgemm peak."""
+    peak = {"large": sgemm_gflops(2048, 2048, 2048), "step": sgemm_gflops(20, 200, 600)}
+    print(f"sgemm peak: {peak['large']:.0f} GFLOP/s (2048^3), {peak['step']:.0f} GFLOP/s (a GRU step, "
+          "20 x 200 by 200 x 600)", flush=True)
+    rows = []
+    for model in models:
+        runs = {}
+        for loop in (LOOP_BEFORE, LOOP_AFTER):
+            os.environ["VUI_RNN_LOOP"] = loop
+            try:
+                runs[loop] = run_worker(["--seed-worker", model, train_json, valid_json, cache], None)
+            finally:
+                os.environ.pop("VUI_RNN_LOOP", None)
+        before, after = runs[LOOP_BEFORE], runs[LOOP_AFTER]
+        rows.append((model, before, after))
+        print(f"{model}: {fmt(before['seconds'])} s before, {fmt(after['seconds'])} s after; "
+              f"{after['gflop']:.0f} GFLOP; loss {fmt(before['loss'])} / {fmt(after['loss'])}", flush=True)
+    return rows, peak
+
+
+def seed_speed_table(rows: list[tuple], peak: dict, epochs: int = 20) -> str:
+    """The Markdown table of --seed-speed, with a sum row and the whole capstone's estimated time."""
+    def rate(gflop, seconds):
+        return f"{gflop / seconds:.0f}" if seconds else "—"
+
+    lines = ["| model | GFLOP/epoch | s/epoch before | s/epoch after | speed-up | GFLOP/s before | GFLOP/s after | "
+             "first-epoch loss before / after |", "|---|---|---|---|---|---|---|---|"]
+    for model, b, a in rows:
+        speed_up = f"{b['seconds'] / a['seconds']:.2f}x" if b["seconds"] and a["seconds"] else "—"
+        lines.append(f"| {model} | {a['gflop']:.0f} | {fmt(b['seconds'])} | {fmt(a['seconds'])} | {speed_up} | "
+                     f"{rate(a['gflop'], b['seconds'])} | {rate(a['gflop'], a['seconds'])} | "
+                     f"{fmt(b['loss'])} / {fmt(a['loss'])} |")
+    if all(b["seconds"] and a["seconds"] for _, b, a in rows):
+        tb, ta = sum(b["seconds"] for _, b, _ in rows), sum(a["seconds"] for _, _, a in rows)
+        g = sum(a["gflop"] for _, _, a in rows)
+        lines.append(f"| sum | {g:.0f} | {tb:.1f} | {ta:.1f} | **{tb / ta:.2f}x** | {g / tb:.0f} | {g / ta:.0f} | |")
+        lines.append(f"\nsgemm peak in the same run: {peak['large']:.0f} GFLOP/s (2048 x 2048 by 2048 x 2048), "
+                     f"{peak['step']:.0f} GFLOP/s (20 x 200 by 200 x 600, one GRU step's shape). "
+                     f"{epochs} epochs of the six: {tb * epochs / 60:.1f} min before, {ta * epochs / 60:.1f} min "
+                     "after, on this corpus.")
+    return "\n".join(lines)
 
 
 def fill_cache(train_json: str, valid_json: str, cache_dir: str) -> float:
@@ -255,6 +388,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rtf-worker", nargs=3, metavar=("TRAIN", "VALID", "CACHE"), help=argparse.SUPPRESS)
     parser.add_argument("--memory", action="store_true",
                         help="instead: peak memory of one training epoch on 1x and 4x the corpus (streamed features)")
+    parser.add_argument("--seed-speed", action="store_true",
+                        help="instead: the six seed models' epochs with the recurrent loops before issue 43 and today's")
+    parser.add_argument("--seed-worker", nargs=4, metavar=("MODEL", "TRAIN", "VALID", "CACHE"), help=argparse.SUPPRESS)
+    parser.add_argument("--profile", metavar="MODEL", choices=SEED_MODELS,
+                        help="instead: torch.profiler over one epoch of this seed model (VUI_RNN_LOOP picks the loop)")
     parser.add_argument("--memory-worker", nargs=3, metavar=("TRAIN", "VALID", "CACHE"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.chdir(ROOT)
@@ -267,6 +405,25 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.memory_worker:
         print(json.dumps(memory_worker(*args.memory_worker)))
+        return 0
+    if args.seed_worker:
+        print(json.dumps(seed_worker(*args.seed_worker)))
+        return 0
+    if args.seed_speed or args.profile:
+        with tempfile.TemporaryDirectory() as tmp:
+            train_json, valid_json, corpus = prepare_corpus(tmp, args.limit, args.valid_limit)
+            cache = os.path.join(tmp, "cache")
+            print(f"Machine: {machine_description()}\nData: {corpus}", flush=True)
+            fill_cache(train_json, valid_json, cache)
+            if args.profile:
+                from vui.bench_profile import profile_epoch
+
+                body = profile_epoch(args.profile, train_json, valid_json, cache)
+            else:
+                body = seed_speed_table(*seed_speed(train_json, valid_json, cache, SEED_MODELS))
+        print("\n" + body)
+        if args.write:
+            append_section(args.write, argv, f"Data: {corpus}.\n\n{body}\n")
         return 0
     if args.memory:
         with tempfile.TemporaryDirectory() as tmp:

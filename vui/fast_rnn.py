@@ -1,5 +1,10 @@
 """Faster time loops for the models' recurrent layers under the torch backend: same weights, same
-maths, same outputs as keras.layers.GRU/LSTM, which they fall back to elsewhere.
+maths, same outputs as keras.layers.GRU/LSTM/SimpleRNN, which they fall back to elsewhere.
+
+``VUI_RNN_LOOP`` picks the GRU's and SimpleRNN's torch loop (read at import; ``RNN_LOOP``): ``fused``
+(default: vui/torch_recurrence.py, hand-written backward), ``autograd`` (the GRU's previous loop,
+differentiated by autograd; SimpleRNN takes Keras' loop) or ``keras`` (Keras' own loops). The last two
+exist so that ``python -m vui.bench --seed-speed`` can time them beside the default in one run.
 
 Shapes: inputs (batch, frames, dims); outputs (batch, frames, units) or (batch, units).
 """
@@ -7,6 +12,7 @@ Shapes: inputs (batch, frames, dims); outputs (batch, frames, units) or (batch, 
 from __future__ import annotations
 
 import importlib
+import os
 
 from vui import backend  # noqa: F401  (picks KERAS_BACKEND before Keras loads)
 import keras
@@ -14,10 +20,24 @@ from keras import layers
 
 from vui.layers import keras2_hard_sigmoid
 
+RNN_LOOP: str = os.environ.get("VUI_RNN_LOOP", "fused")
+RNN_LOOPS: tuple[str, ...] = ("fused", "autograd", "keras")
+if RNN_LOOP not in RNN_LOOPS:
+    raise ValueError(f"VUI_RNN_LOOP={RNN_LOOP!r}: expected one of {', '.join(RNN_LOOPS)}")
+
+
+def _tensor(value, dtype):
+    """A backend tensor of `value` in `dtype` (torch backend only)."""
+    return keras.ops.convert_to_tensor(value).to(dtype)
+
 
 @keras.saving.register_keras_serializable(package="vui")
 class FastGRU(layers.GRU):
     """keras.layers.GRU with a faster time loop for the seed's GRUs under the torch backend.
+
+    By default the loop is vui.torch_recurrence.GRURecurrence: input projections of all steps in one
+    product, a forward loop without autograd and a hand-written backward loop (module docstring there).
+    The description below is of the previous loop, still run with ``VUI_RNN_LOOP=autograd``.
 
     Keras runs a ``reset_after=False`` GRU (the seed's variant; no fused kernel implements it) step by
     step through its generic RNN loop, recomputing the input projection and dispatching a dozen
@@ -34,10 +54,50 @@ class FastGRU(layers.GRU):
         activation = {keras.activations.tanh: "tanh", keras.activations.relu: "relu"}.get(cell.activation)
         gate_name = {keras.activations.sigmoid: "sigmoid", keras2_hard_sigmoid: "keras2_hard_sigmoid"}.get(
             cell.recurrent_activation)
-        if (keras.backend.backend() != "torch" or cell.reset_after or self.unroll
+        if (keras.backend.backend() != "torch" or cell.reset_after or self.unroll or RNN_LOOP == "keras"
                 or not cell.use_bias or activation is None or gate_name is None):
             return super().inner_loop(sequences, initial_state, mask, training=training)
+        if RNN_LOOP == "autograd":
+            return self._autograd_loop(sequences, initial_state, mask, training, activation, gate_name)
         import torch  # only under the torch backend
+        from vui.torch_recurrence import GRURecurrence
+
+        hard = gate_name == "keras2_hard_sigmoid"
+        state = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
+        kernel, recurrent, bias = cell.kernel.value, cell.recurrent_kernel.value, cell.bias.value
+        units = cell.units
+        x = _tensor(sequences, kernel.dtype).transpose(0, 1)  # (T, batch, dims)
+        h0 = _tensor(state, kernel.dtype)
+        if hard:  # clip(0.2 t + 0.5, 0, 1): the 0.2 and 0.5 folded into the weights, one clamp per step
+            scale = torch.cat([kernel.new_full((2 * units,), 0.2), kernel.new_ones(units)])
+            kernel, bias = kernel * scale, bias * scale + torch.cat([kernel.new_full((2 * units,), 0.5),
+                                                                     kernel.new_zeros(units)])
+            recurrent = recurrent * scale
+        # Keras' dropout masks, fixed over the sequence: with recurrent dropout one per gate (z, r, h)
+        # for the inputs and for the state; with input dropout only, one for all gates.
+        in_masks = cell.get_dropout_mask(sequences[:, 0, :]) if training and 0 < cell.dropout < 1 else None
+        rec_masks = (torch.stack([_tensor(m, kernel.dtype) for m in cell.get_recurrent_dropout_mask(state)])[None]
+                     if training and 0 < cell.recurrent_dropout < 1 else None)
+        if isinstance(in_masks, (list, tuple)):
+            projected = torch.cat([torch.matmul(x * _tensor(m, kernel.dtype), k) for m, k in
+                                   zip(in_masks, kernel.split(units, dim=1))], dim=-1) + bias
+        else:  # (T, batch, 3 units): z, r, h
+            projected = torch.matmul(x if in_masks is None else x * _tensor(in_masks, kernel.dtype), kernel) + bias
+        valid = None if mask is None else _tensor(mask, torch.bool).transpose(0, 1)[:, None, :, None]
+        projected = projected[:, None]
+        if self.go_backwards:  # Keras' convention: read the sequence backwards, outputs in reading order
+            projected, valid = projected.flip(0), None if valid is None else valid.flip(0)
+        outputs, h = GRURecurrence.apply(projected.contiguous(), h0[None], recurrent[None, :, : 2 * units].contiguous(),
+                                         recurrent[None, :, 2 * units:].contiguous(), valid, rec_masks, hard,
+                                         activation == "relu", bool(self.zero_output_for_mask))
+        h = h[0]
+        stacked = outputs[:, 0].transpose(0, 1) if self.return_sequences else h[:, None]
+        return h, stacked, [h]
+
+    def _autograd_loop(self, sequences, initial_state, mask, training, activation, gate_name):
+        """The previous fast path (VUI_RNN_LOOP=autograd): a Python loop of torch ops, differentiated by autograd."""
+        import torch  # only under the torch backend
+        cell = self.cell
 
         # Keras 2's hard sigmoid clip(0.2 t + 0.5, 0, 1): the 0.2 and 0.5 are folded into the gates'
         # input projections and recurrent kernel once per sequence, leaving one clamp per step
@@ -96,6 +156,39 @@ class FastGRU(layers.GRU):
             if self.return_sequences:
                 outputs.append(h if valid is None or not self.zero_output_for_mask else torch.where(valid, h, 0.0))
         stacked = torch.stack(outputs, dim=1) if self.return_sequences else h[:, None]
+        return h, stacked, [h]
+
+
+@keras.saving.register_keras_serializable(package="vui")
+class FastSimpleRNN(layers.SimpleRNN):
+    """keras.layers.SimpleRNN whose time loop under the torch backend is
+    vui.torch_recurrence.SimpleRNNRecurrence: the input projection of all steps in one product, then
+    ``h = act(x_t + h U)`` per step with a hand-written backward. Same weights and maths; dropout, other
+    activations, other backends and ``VUI_RNN_LOOP`` other than ``fused`` take Keras' loop."""
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        cell = self.cell
+        activation = {keras.activations.tanh: "tanh", keras.activations.relu: "relu"}.get(cell.activation)
+        if (keras.backend.backend() != "torch" or RNN_LOOP != "fused" or self.unroll or activation is None
+                or (training and (cell.dropout or cell.recurrent_dropout))):
+            return super().inner_loop(sequences, initial_state, mask, training=training)
+        import torch  # only under the torch backend
+        from vui.torch_recurrence import SimpleRNNRecurrence
+
+        state = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
+        kernel = cell.kernel.value
+        projected = torch.matmul(_tensor(sequences, kernel.dtype).transpose(0, 1), kernel)  # (T, batch, units)
+        if cell.bias is not None:
+            projected = projected + cell.bias.value
+        valid = None if mask is None else _tensor(mask, torch.bool).transpose(0, 1)[:, None, :, None]
+        projected = projected[:, None]
+        if self.go_backwards:  # Keras' convention: read the sequence backwards, outputs in reading order
+            projected, valid = projected.flip(0), None if valid is None else valid.flip(0)
+        outputs, h = SimpleRNNRecurrence.apply(projected.contiguous(), _tensor(state, kernel.dtype)[None],
+                                               cell.recurrent_kernel.value[None], valid, activation == "relu",
+                                               bool(self.zero_output_for_mask))
+        h = h[0]
+        stacked = outputs[:, 0].transpose(0, 1) if self.return_sequences else h[:, None]
         return h, stacked, [h]
 
 

@@ -7,7 +7,7 @@ maths on Keras 3, on every backend. Where Keras 3 differs (FIDELITY.md, "The cou
 
 - ``GRU``: no second bias (``reset_after=False``) and Keras 2's hard-sigmoid gates; ``LSTM``: the same
   gates; all three recurrent layers accept Keras 2's ``implementation=`` (it only chose how Keras 2
-  computed, not what). GRUs run vui's faster torch loop (vui/fast_rnn.py).
+  computed, not what). GRUs and SimpleRNNs run vui's faster torch loops (vui/fast_rnn.py).
 - ``BatchNormalization``: a two-pass batch variance, as TensorFlow 1 computed it (vui/layers.py).
 - ``TimeDistributed``: one call of the wrapped layer on (batch x frames, ...), which is right on every
   backend for batches of any length (Keras 3's loop over time gave wrong shapes on TensorFlow here).
@@ -36,7 +36,7 @@ from vui import backend  # noqa: F401  (picks KERAS_BACKEND before Keras loads)
 import keras
 from keras import layers
 
-from vui.fast_rnn import FastGRU, FastLSTM
+from vui.fast_rnn import FastGRU, FastLSTM, FastSimpleRNN
 from vui.layers import BatchNormalization, keras2_hard_sigmoid
 
 __all__ = ["Activation", "BatchNormalization", "Bidirectional", "Conv1D", "Dense", "Dropout", "GRU", "Input", "K",
@@ -76,8 +76,9 @@ class LSTM(FastLSTM):
 
 
 @keras.saving.register_keras_serializable(package="keras2")
-class SimpleRNN(layers.SimpleRNN):
-    """Keras' SimpleRNN (the same maths in Keras 2), accepting and ignoring Keras 2's ``implementation``."""
+class SimpleRNN(FastSimpleRNN):
+    """Keras' SimpleRNN (the same maths in Keras 2; vui's faster torch loop, vui/fast_rnn.py), accepting and
+    ignoring Keras 2's ``implementation``."""
 
     def __init__(self, units: int, activation="tanh", implementation: int = 2, **kwargs):
         super().__init__(units, activation=_keras2_activation(activation), **kwargs)

@@ -1,0 +1,173 @@
+"""The time loops of the seed's GRU (``reset_after=False``) and SimpleRNN in plain torch, with
+hand-written backward passes: the torch backend's fast path of vui/fast_rnn.py.
+
+Autograd over a Python loop of small ops records a graph node per op and time step and runs them back
+one by one; here the forward loop runs without autograd, keeps what the backward needs in
+preallocated buffers, and the backward is its own loop over the steps in reverse. Everything that
+does not depend on the incoming gradient (gate and activation derivatives, the padding mask) is
+computed once per sequence before the loop, and the recurrent kernels' gradients are one product
+over all steps after it. Same arithmetic as Keras' GRU/SimpleRNN cells; the tests compare both.
+
+Shapes (time-major, D directions run side by side: 1, or 2 for a fused Bidirectional):
+  projected inputs (T, D, B, G) with G = 3 units (GRU: z, r, h) or units (SimpleRNN);
+  initial state (D, B, units); recurrent kernels (D, units, ...);
+  valid (T, D, B, 1) booleans (False on padding) or None;
+  GRU recurrent-dropout masks (D, 3, B, units) or None;
+  outputs (T, D, B, units): the state after each step (zeros on padding with zero_output).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+
+
+def _gate_(t: torch.Tensor, hard: bool) -> torch.Tensor:
+    """In place: Keras 2's hard sigmoid with its 0.2 and 0.5 folded into the inputs (clip to [0, 1]),
+    or the logistic sigmoid."""
+    return t.clamp_(0.0, 1.0) if hard else t.sigmoid_()
+
+
+def _gate_grad(g: torch.Tensor, hard: bool) -> torch.Tensor:
+    """d gate / d pre-activation, from the gate's value."""
+    return ((g > 0) & (g < 1)).to(g.dtype) if hard else g * (1 - g)
+
+
+def _act_(t: torch.Tensor, relu: bool) -> torch.Tensor:
+    return t.relu_() if relu else t.tanh_()
+
+
+def _act_grad(a: torch.Tensor, relu: bool) -> torch.Tensor:
+    """d activation / d pre-activation, from the activation's value."""
+    return (a > 0).to(a.dtype) if relu else 1 - a * a
+
+
+def _masked_outputs(states: torch.Tensor, valid: torch.Tensor | None, zero_output: bool) -> torch.Tensor:
+    if valid is None or not zero_output:
+        return states
+    return torch.where(valid, states, 0.0)
+
+
+class GRURecurrence(torch.autograd.Function):
+    """h' = z h + (1 - z) act(x_h + (r h) U_h), with [z, r] = gate(x_zr + h U_zr); a padded step keeps h.
+
+    With recurrent dropout the state is multiplied by a mask per gate first, as Keras' cell does."""
+
+    @staticmethod
+    def forward(ctx, projected, h0, u_zr, u_h, valid, rec_masks, hard: bool, relu: bool, zero_output: bool):
+        steps, dirs, batch, width = projected.shape
+        units = width // 3
+        states = projected.new_empty(steps + 1, dirs, batch, units)
+        states[0] = h0
+        gates = projected.new_empty(steps, dirs, batch, 2 * units)  # z, r after the gate
+        cand = projected.new_empty(steps, dirs, batch, units)  # act(...) before the mix
+        reset_state = projected.new_empty(steps, dirs, batch, units)  # r * (masked) h: U_h's input
+        u_z, u_r = u_zr[..., :units], u_zr[..., units:]
+        for t in range(steps):
+            h, x = states[t], projected[t]
+            if rec_masks is None:
+                _gate_(torch.baddbmm(x[..., :2 * units], h, u_zr, out=gates[t]), hard)
+                torch.mul(gates[t][..., units:], h, out=reset_state[t])
+            else:
+                z = torch.baddbmm(x[..., :units], h * rec_masks[:, 0], u_z)
+                r = torch.baddbmm(x[..., units:2 * units], h * rec_masks[:, 1], u_r)
+                _gate_(torch.cat([z, r], dim=-1, out=gates[t]), hard)
+                torch.mul(gates[t][..., units:], h * rec_masks[:, 2], out=reset_state[t])
+            _act_(torch.baddbmm(x[..., 2 * units:], reset_state[t], u_h, out=cand[t]), relu)
+            new = torch.lerp(cand[t], h, gates[t][..., :units])  # hh + z (h - hh)
+            if valid is None:
+                states[t + 1] = new
+            else:
+                torch.where(valid[t], new, h, out=states[t + 1])
+        ctx.hard, ctx.relu, ctx.zero_output = hard, relu, zero_output
+        ctx.save_for_backward(states, gates, cand, reset_state, u_zr, u_h, valid, rec_masks)
+        return _masked_outputs(states[1:], valid, zero_output), states[-1].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_outputs, grad_last):
+        states, gates, cand, reset_state, u_zr, u_h, valid, rec_masks = ctx.saved_tensors
+        steps, dirs, batch, units = cand.shape
+        h_prev = states[:-1]
+        z, r = gates[..., :units], gates[..., units:]
+        v = None if valid is None else valid.to(cand.dtype)
+        # the step's coefficients of the incoming gradient g, for all steps at once
+        coef_cand = (1 - z) * _act_grad(cand, ctx.relu)  # d h' / d cand pre-activation
+        coef_z = (h_prev - cand) * _gate_grad(z, ctx.hard)  # d h' / d z pre-activation
+        coef_keep = z  # d h' / d h, directly
+        hm_h = h_prev if rec_masks is None else h_prev * rec_masks[:, 2]
+        coef_r = hm_h * _gate_grad(r, ctx.hard)  # times d(r hm) to give d r pre-activation
+        coef_rh = r if rec_masks is None else r * rec_masks[:, 2]  # times d(r hm) to give d h
+        if v is not None:  # a padded step passes its gradient to the state before it unchanged
+            coef_cand, coef_z = coef_cand * v, coef_z * v
+            coef_keep = z * v + (1 - v)
+        if ctx.zero_output and v is not None:
+            grad_outputs = grad_outputs * v
+        grad_outputs = grad_outputs.contiguous()
+        d_gates = torch.empty_like(gates)
+        d_cand = torch.empty_like(cand)
+        u_h_t, u_zr_t = u_h.transpose(1, 2), u_zr.transpose(1, 2)
+        u_z_t, u_r_t = u_zr_t[:, :units], u_zr_t[:, units:]
+        dh = grad_last.clone() if grad_last is not None else cand.new_zeros(dirs, batch, units)
+        for t in range(steps - 1, -1, -1):
+            g = dh.add_(grad_outputs[t])
+            torch.mul(g, coef_cand[t], out=d_cand[t])
+            torch.mul(g, coef_z[t], out=d_gates[t][..., :units])
+            d_rh = torch.bmm(d_cand[t], u_h_t)
+            torch.mul(d_rh, coef_r[t], out=d_gates[t][..., units:])
+            dh = torch.addcmul(g * coef_keep[t], d_rh, coef_rh[t])
+            if rec_masks is None:
+                dh.baddbmm_(d_gates[t], u_zr_t)
+            else:
+                dh.addcmul_(torch.bmm(d_gates[t][..., :units], u_z_t), rec_masks[:, 0])
+                dh.addcmul_(torch.bmm(d_gates[t][..., units:], u_r_t), rec_masks[:, 1])
+        # recurrent kernels: one product over all steps and the batch, per direction
+        if rec_masks is None:
+            d_u_zr = torch.einsum("tdbi,tdbj->dij", h_prev, d_gates)
+        else:
+            d_u_zr = torch.cat([torch.einsum("tdbi,tdbj->dij", h_prev * rec_masks[:, 0], d_gates[..., :units]),
+                                torch.einsum("tdbi,tdbj->dij", h_prev * rec_masks[:, 1], d_gates[..., units:])], dim=-1)
+        d_u_h = torch.einsum("tdbi,tdbj->dij", reset_state, d_cand)
+        return torch.cat([d_gates, d_cand], dim=-1), dh, d_u_zr, d_u_h, None, None, None, None, None
+
+
+class SimpleRNNRecurrence(torch.autograd.Function):
+    """h' = act(x + h U); a padded step keeps h."""
+
+    @staticmethod
+    def forward(ctx, projected, h0, u, valid, relu: bool, zero_output: bool):
+        steps, dirs, batch, units = projected.shape
+        states = projected.new_empty(steps + 1, dirs, batch, units)
+        states[0] = h0
+        acts = projected.new_empty(steps, dirs, batch, units) if valid is not None else states[1:]
+        for t in range(steps):
+            h = states[t]
+            _act_(torch.baddbmm(projected[t], h, u, out=acts[t]), relu)
+            if valid is not None:
+                torch.where(valid[t], acts[t], h, out=states[t + 1])
+        ctx.relu, ctx.zero_output = relu, zero_output
+        ctx.save_for_backward(states, acts, u, valid)
+        return _masked_outputs(states[1:], valid, zero_output), states[-1].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_outputs, grad_last):
+        states, acts, u, valid, = ctx.saved_tensors
+        steps, dirs, batch, units = acts.shape
+        coef = _act_grad(acts, ctx.relu)
+        keep = None
+        if valid is not None:
+            v = valid.to(acts.dtype)
+            coef, keep = coef * v, 1 - v
+            if ctx.zero_output:
+                grad_outputs = grad_outputs * v
+        grad_outputs = grad_outputs.contiguous()
+        d_pre = torch.empty_like(acts)
+        u_t = u.transpose(1, 2)
+        dh = grad_last.clone() if grad_last is not None else acts.new_zeros(dirs, batch, units)
+        for t in range(steps - 1, -1, -1):
+            g = dh.add_(grad_outputs[t])
+            torch.mul(g, coef[t], out=d_pre[t])
+            dh = torch.bmm(d_pre[t], u_t) if keep is None else torch.baddbmm(g * keep[t], d_pre[t], u_t)
+        d_u = torch.einsum("tdbi,tdbj->dij", states[:-1], d_pre)
+        return d_pre, dh, d_u, None, None, None
