@@ -27,6 +27,7 @@ from char_map import NUM_CLASSES
 from utils import SPECTROGRAM_DIM, conv_output_length
 from vui import conv_bigru
 # The original's imports: the same names, with Keras 2's maths on Keras 3
+from vui.keras2 import *  # noqa: F401,F403  (the rest of Keras 2's names: LeakyReLU, Lambda, Conv2D, regularizers, ...)
 from vui.keras2 import K, Model  # noqa: F401
 from vui.keras2 import (BatchNormalization, Conv1D, Dense, Input,  # noqa: F401
     TimeDistributed, Activation, Bidirectional, SimpleRNN, GRU, LSTM, MaxPooling1D, Dropout, Merge, merge)

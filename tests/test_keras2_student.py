@@ -175,9 +175,12 @@ def test_keras2_code_that_cannot_work_says_what_to_write():
         sm.Merge([1, 2], mode="concat")
     with pytest.raises(keras2.Keras2Removed, match="K.set_session is Keras 2's: TensorFlow 2 has no sessions"):
         sm.K.set_session(None)
-    with pytest.raises(keras2.Keras2Removed, match="write keras.ops.sum"):
-        sm.K.sum
+    with pytest.raises(keras2.Keras2Removed, match="write keras.ops.einsum"):
+        sm.K.batch_dot
+    with pytest.raises(keras2.Keras2Removed, match="write keras.ops.fft"):
+        sm.K.fft  # no Keras 2 name: K points to keras.ops
     assert sm.K.epsilon() == keras.backend.epsilon()  # what Keras 3 still has works
+    assert float(keras.ops.convert_to_numpy(sm.K.sum(np.ones(3)))) == 3.0  # Keras 2's K.sum is keras.ops.sum
     with pytest.raises(ModuleNotFoundError, match="tensorflow_backend is Keras 2's.*configure_gpu_memory_growth"):
         from keras.backend.tensorflow_backend import set_session  # noqa: F401
     with pytest.raises(ModuleNotFoundError, match="keras.layers.recurrent is Keras 2's.*from sample_models import GRU"):
