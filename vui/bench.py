@@ -39,6 +39,8 @@ import tempfile
 import time
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from create_desc_json import scan_corpus, split_by_speaker, write_corpus
 from data_generator import AudioGenerator, read_corpus
 from utils import audio_feature_frames, conv_output_length, load_audio, write_atomic
@@ -122,6 +124,10 @@ def worker(mode: str, model_name: str, train_json: str, valid_json: str, cache_d
             "loss": history["loss"][0], "val_loss": history["val_loss"][0]}
 
 
+def _size(variable) -> int:
+    return int(np.prod(variable.shape))
+
+
 def forward_flops(model, frames: int) -> float:
     """FLOPs (2 per multiply-add) of `model`'s forward pass over one sequence of `frames` input frames,
     counted from its layers (a chain): convolutions, recurrent layers' input and recurrent products,
@@ -133,19 +139,16 @@ def forward_flops(model, frames: int) -> float:
         inner = layer.layer if isinstance(layer, keras.layers.TimeDistributed) else layer
         directions = 2 if isinstance(inner, keras.layers.Bidirectional) else 1
         inner = inner.forward_layer if directions == 2 else inner
-        dims = layer.input.shape[-1] if hasattr(layer, "input") and layer.input is not None else None
-        if isinstance(inner, keras.layers.Conv1D):
+        if isinstance(inner, keras.layers.Conv1D):  # kernel (span, dims, filters) per output frame
             span = inner.dilation_rate[0] * (inner.kernel_size[0] - 1) + 1
             t = conv_output_length(t, span, inner.padding, inner.strides[0])
-            flops += 2 * inner.kernel_size[0] * dims * inner.filters * t
+            flops += 2 * _size(inner.kernel) * t
         elif isinstance(inner, keras.layers.MaxPooling1D):
             t = conv_output_length(t, inner.pool_size[0], inner.padding, inner.strides[0])
-        elif isinstance(inner, keras.layers.RNN):
-            gates = {"GRU": 3, "LSTM": 4}.get(next((c.__name__ for c in type(inner).__mro__
-                                                    if c.__name__ in ("GRU", "LSTM")), ""), 1)
-            flops += directions * 2 * gates * inner.units * (dims + inner.units) * t
+        elif isinstance(inner, keras.layers.RNN):  # input and recurrent kernels, every frame
+            flops += directions * 2 * (_size(inner.cell.kernel) + _size(inner.cell.recurrent_kernel)) * t
         elif isinstance(inner, keras.layers.Dense):
-            flops += 2 * dims * inner.units * t
+            flops += 2 * _size(inner.kernel) * t
     return flops
 
 

@@ -85,11 +85,14 @@ def _instrument(layer, forward: collections.Counter, validation: collections.Cou
 class _TimeOptimizer(keras.callbacks.Callback):
     """Times the optimizer's updates; each update's start (the end of backward) is marked too."""
 
-    def __init__(self, seconds: list, marks: list):
+    def __init__(self, seconds: list, marks: list, counters: tuple):
         super().__init__()
-        self.seconds, self.marks = seconds, marks
+        self.seconds, self.marks, self.counters = seconds, marks, counters
 
     def on_train_begin(self, logs=None):
+        for counter in self.counters:  # forget the calls before training (building, checking the model)
+            counter.clear()
+        self.marks.clear()
         apply = self.model.optimizer.apply
 
         def timed(*args, **kwargs):
@@ -127,7 +130,7 @@ def profile_epoch(model_name: str, train_json: str, valid_json: str, cache_dir: 
     with tempfile.TemporaryDirectory() as results:
         history = train_model(model, "p.pickle", "p.weights.h5", train_json, valid_json, epochs=1, verbose=0,
                               results_dir=results, bucket_by_duration=False, cache_dir=cache_dir,
-                              callbacks=[_TimeOptimizer(optimizer, marks)])
+                              callbacks=[_TimeOptimizer(optimizer, marks, (forward, validation))])
     wall = history["epoch_seconds"][0]
     backward = _backward_by_layer(marks, [layer.name for layer in model.layers])
     kinds = {layer.name: type(layer).__name__ for layer in model.layers}
