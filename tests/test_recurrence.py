@@ -38,6 +38,19 @@ def run(layer, loop: str, monkeypatch, mask=None, training=False, dropout_masks=
     return y.detach().numpy(), [w.value.grad.numpy().copy() for w in layer.trainable_weights] + [x.grad.numpy()]
 
 
+@pytest.fixture
+def directions(monkeypatch):
+    """The directions (D) of every call of the fused loops, to check that the fast path ran."""
+    seen = []
+    if TORCH:
+        from vui import torch_recurrence
+
+        for cls in (torch_recurrence.GRURecurrence, torch_recurrence.SimpleRNNRecurrence):
+            apply = cls.apply
+            monkeypatch.setattr(cls, "apply", lambda *a, _apply=apply: seen.append(a[0].shape[1]) or _apply(*a))
+    return seen
+
+
 def assert_same(got, want):
     np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-5)
     assert len(got[1]) == len(want[1])
@@ -61,7 +74,7 @@ def dropout_masks(units: int, rate: float, recurrent: bool):
 @pytest.mark.parametrize("masked,zero_output", [(False, False), (True, False), (True, True)])
 @pytest.mark.parametrize("dropout", [None, "inputs", "inputs and state"])
 def test_fused_gru_equals_keras_gru_and_the_autograd_loop(gate, activation, go_backwards, masked, zero_output,
-                                                          dropout, monkeypatch):
+                                                          dropout, monkeypatch, directions):
     kw = dict(units=5, activation=activation, return_sequences=True, reset_after=False, go_backwards=go_backwards,
               zero_output_for_mask=zero_output,
               recurrent_activation=keras2_hard_sigmoid if gate == "keras2_hard_sigmoid" else "sigmoid",
@@ -75,6 +88,7 @@ def test_fused_gru_equals_keras_gru_and_the_autograd_loop(gate, activation, go_b
     masks = dropout_masks(5, 0.4, dropout == "inputs and state") if dropout else None
     args = dict(mask=MASK if masked else None, training=bool(dropout), dropout_masks=masks)
     fused = run(layer, "fused", monkeypatch, **args)
+    assert set(directions) == ({1} if TORCH else set())
     assert_same(fused, run(reference, "fused", monkeypatch, **args))
     assert_same(fused, run(layer, "autograd", monkeypatch, **args))
 
@@ -82,14 +96,17 @@ def test_fused_gru_equals_keras_gru_and_the_autograd_loop(gate, activation, go_b
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 @pytest.mark.parametrize("go_backwards", [False, True])
 @pytest.mark.parametrize("masked,zero_output", [(False, False), (True, False), (True, True)])
-def test_fused_simple_rnn_equals_keras_simple_rnn(activation, go_backwards, masked, zero_output, monkeypatch):
+def test_fused_simple_rnn_equals_keras_simple_rnn(activation, go_backwards, masked, zero_output, monkeypatch,
+                                                  directions):
     kw = dict(units=5, activation=activation, return_sequences=True, go_backwards=go_backwards,
               zero_output_for_mask=zero_output)
     layer, reference = FastSimpleRNN(**kw), keras.layers.SimpleRNN(**kw)
     layer(X), reference(X)
     reference.set_weights(layer.get_weights())
     mask = MASK if masked else None
-    assert_same(run(layer, "fused", monkeypatch, mask=mask), run(reference, "fused", monkeypatch, mask=mask))
+    fused = run(layer, "fused", monkeypatch, mask=mask)
+    assert set(directions) == ({1} if TORCH else set())
+    assert_same(fused, run(reference, "fused", monkeypatch, mask=mask))
 
 
 @pytest.mark.parametrize("cls", [FastGRU, FastSimpleRNN])
@@ -107,3 +124,27 @@ def test_last_state_only_and_bidirectional(cls, monkeypatch):
     bidi(X)
     got = run(bidi, "fused", monkeypatch, mask=MASK)
     assert_same(got, run(bidi, "keras", monkeypatch, mask=MASK))
+
+
+@pytest.mark.parametrize("dropout", [None, "inputs and state"])
+@pytest.mark.parametrize("masked", [False, True])
+def test_fused_bidirectional_equals_keras_bidirectional(dropout, masked, monkeypatch, directions):
+    """Both directions in one loop (FastBidirectional around FastGRUs, the seed's final model's layer)
+    give Keras' Bidirectional outputs and gradients, with the same dropout masks."""
+    kw = dict(units=5, activation="relu", recurrent_activation=keras2_hard_sigmoid, reset_after=False,
+              return_sequences=True, dropout=0.4 if dropout else 0.0, recurrent_dropout=0.4 if dropout else 0.0)
+    layer, reference = fast_rnn.FastBidirectional(FastGRU(**kw)), keras.layers.Bidirectional(keras.layers.GRU(**kw))
+    layer(X), reference(X)
+    reference.set_weights(layer.get_weights())
+    masks = [dropout_masks(5, 0.4, True) for _ in range(2)] if dropout else None
+
+    def run_bidi(bidi, loop):
+        if masks:
+            for sub, (inputs, state) in zip((bidi.forward_layer, bidi.backward_layer), masks):
+                sub.cell._dropout_mask, sub.cell._recurrent_dropout_mask = inputs, state
+        return run(bidi, loop, monkeypatch, mask=MASK if masked else None, training=bool(dropout))
+
+    fused = run_bidi(layer, "fused")
+    assert set(directions) == ({2} if TORCH else set())
+    assert_same(fused, run_bidi(reference, "fused"))
+    assert_same(fused, run_bidi(layer, "autograd"))

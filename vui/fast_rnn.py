@@ -49,19 +49,37 @@ class FastGRU(layers.GRU):
     Keras' path. Used by every GRU builder, so the seed's parameter counts are unchanged.
     """
 
-    def inner_loop(self, sequences, initial_state, mask, training=False):
+    def _gates(self) -> tuple[str, str] | None:
+        """(activation, gate) names where vui's torch loops compute this GRU, else None (Keras' loop)."""
         cell = self.cell
         activation = {keras.activations.tanh: "tanh", keras.activations.relu: "relu"}.get(cell.activation)
         gate_name = {keras.activations.sigmoid: "sigmoid", keras2_hard_sigmoid: "keras2_hard_sigmoid"}.get(
             cell.recurrent_activation)
         if (keras.backend.backend() != "torch" or cell.reset_after or self.unroll or RNN_LOOP == "keras"
                 or not cell.use_bias or activation is None or gate_name is None):
+            return None
+        return activation, gate_name
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        gates = self._gates()
+        if gates is None:
             return super().inner_loop(sequences, initial_state, mask, training=training)
         if RNN_LOOP == "autograd":
-            return self._autograd_loop(sequences, initial_state, mask, training, activation, gate_name)
-        import torch  # only under the torch backend
-        from vui.torch_recurrence import GRURecurrence
+            return self._autograd_loop(sequences, initial_state, mask, training, *gates)
+        from vui.torch_recurrence import GRURecurrence  # torch only
 
+        outputs, h = GRURecurrence.apply(*self._fused_args(sequences, initial_state, mask, training, *gates))
+        h = h[0]
+        stacked = outputs[:, 0].transpose(0, 1) if self.return_sequences else h[:, None]
+        return h, stacked, [h]
+
+    def _fused_args(self, sequences, initial_state, mask, training, activation, gate_name) -> tuple:
+        """GRURecurrence's arguments for this layer, one direction (D = 1): inputs projected for all
+        steps at once (reversed with go_backwards), the initial state, the recurrent kernels with Keras
+        2's gate slope folded in, the padding mask, Keras' dropout masks, the flags."""
+        import torch  # only under the torch backend
+
+        cell = self.cell
         hard = gate_name == "keras2_hard_sigmoid"
         state = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
         kernel, recurrent, bias = cell.kernel.value, cell.recurrent_kernel.value, cell.bias.value
@@ -87,12 +105,9 @@ class FastGRU(layers.GRU):
         projected = projected[:, None]
         if self.go_backwards:  # Keras' convention: read the sequence backwards, outputs in reading order
             projected, valid = projected.flip(0), None if valid is None else valid.flip(0)
-        outputs, h = GRURecurrence.apply(projected.contiguous(), h0[None], recurrent[None, :, : 2 * units].contiguous(),
-                                         recurrent[None, :, 2 * units:].contiguous(), valid, rec_masks, hard,
-                                         activation == "relu", bool(self.zero_output_for_mask))
-        h = h[0]
-        stacked = outputs[:, 0].transpose(0, 1) if self.return_sequences else h[:, None]
-        return h, stacked, [h]
+        return (projected.contiguous(), h0[None], recurrent[None, :, : 2 * units].contiguous(),
+                recurrent[None, :, 2 * units:].contiguous(), valid, rec_masks, hard, activation == "relu",
+                bool(self.zero_output_for_mask))
 
     def _autograd_loop(self, sequences, initial_state, mask, training, activation, gate_name):
         """The previous fast path (VUI_RNN_LOOP=autograd): a Python loop of torch ops, differentiated by autograd."""
@@ -157,6 +172,44 @@ class FastGRU(layers.GRU):
                 outputs.append(h if valid is None or not self.zero_output_for_mask else torch.where(valid, h, 0.0))
         stacked = torch.stack(outputs, dim=1) if self.return_sequences else h[:, None]
         return h, stacked, [h]
+
+
+@keras.saving.register_keras_serializable(package="vui")
+class FastBidirectional(layers.Bidirectional):
+    """keras.layers.Bidirectional that, around two FastGRUs under the torch backend, runs both
+    directions in one loop (vui.torch_recurrence.GRURecurrence with D = 2): one batched product per
+    step for the two, half the steps' dispatches. Same weights and layout, same dropout masks (drawn
+    as each direction's own call draws them), same outputs; anything else takes Keras' call."""
+
+    def call(self, sequences, initial_state=None, mask=None, training=None):
+        forward, backward = self.forward_layer, self.backward_layer
+        gates = forward._gates() if isinstance(forward, FastGRU) and isinstance(backward, FastGRU) else None
+        if (gates is None or RNN_LOOP != "fused" or backward._gates() != gates or initial_state is not None
+                or self.return_state or not self.return_sequences or self.merge_mode != "concat"
+                or forward.stateful or backward.stateful):
+            return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+        import torch  # only under the torch backend
+        from vui.torch_recurrence import GRURecurrence
+
+        batch = keras.ops.shape(sequences)[0]
+        args = []
+        for layer in (forward, backward):  # as RNN.call: initial state, dropout masks drawn, loop's inputs
+            state = [keras.ops.convert_to_tensor(s, dtype=layer.cell.compute_dtype)
+                     for s in layer.get_initial_state(batch_size=batch)]
+            layer._maybe_config_dropout_masks(layer.cell, sequences[:, 0, :], state)
+            args.append(layer._fused_args(sequences, state, mask, bool(training), *gates))
+        for layer in (forward, backward):
+            layer._maybe_reset_dropout_masks(layer.cell)
+        (pf, hf, zf, uf, vf, mf, *flags), (pb, hb, zb, ub, vb, mb, _, _, _) = args
+        if (mf is None) != (mb is None):
+            return super().call(sequences, initial_state=initial_state, mask=mask, training=training)
+        outputs, _ = GRURecurrence.apply(
+            torch.cat([pf, pb], dim=1), torch.cat([hf, hb]), torch.cat([zf, zb]), torch.cat([uf, ub]),
+            None if vf is None else torch.cat([vf, vb], dim=1), None if mf is None else torch.cat([mf, mb]),
+            *flags[:2], True)  # Keras' Bidirectional zeroes both directions' outputs on padding
+        # the backward direction's outputs in reading order, flipped back to time order
+        y = torch.cat([outputs[:, 0], outputs[:, 1].flip(0)], dim=-1).transpose(0, 1)
+        return keras.ops.cast(y, self.compute_dtype)
 
 
 @keras.saving.register_keras_serializable(package="vui")

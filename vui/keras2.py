@@ -55,7 +55,7 @@ from vui import backend  # noqa: F401  (picks KERAS_BACKEND before Keras loads)
 import keras
 
 from vui import keras2_backend
-from vui.fast_rnn import FastGRU, FastLSTM, FastSimpleRNN
+from vui.fast_rnn import FastBidirectional, FastGRU, FastLSTM, FastSimpleRNN
 from vui.keras2_backend import (K, KERAS2_BACKEND_REMOVED, Keras2Module, Keras2Removed, activations,  # noqa: F401
                                 constraints, initializers, optimizers, regularizers)
 from vui.layers import BatchNormalization as TwoPassBatchNormalization
@@ -586,12 +586,20 @@ Embedding = keras2_layer(k3.Embedding, (("init", "embeddings_initializer"), ("W_
                                k3.Dot, k3.add, k3.subtract, k3.multiply, k3.average, k3.maximum, k3.minimum,
                                k3.concatenate, k3.dot)
 (Masking, Reshape, Permute, Flatten, RepeatVector, Lambda, ActivityRegularization, ZeroPadding1D, Cropping1D,
- SeparableConv1D, DepthwiseConv2D, AlphaDropout, ELU, ReLU, Wrapper, Bidirectional, RNN, SimpleRNNCell,
+ SeparableConv1D, DepthwiseConv2D, AlphaDropout, ELU, ReLU, Wrapper, RNN, SimpleRNNCell,
  StackedRNNCells, InputSpec, InputLayer, serialize, deserialize) = (
     k3.Masking, k3.Reshape, k3.Permute, k3.Flatten, k3.RepeatVector, k3.Lambda, k3.ActivityRegularization,
     k3.ZeroPadding1D, k3.Cropping1D, k3.SeparableConv1D, k3.DepthwiseConv2D, k3.AlphaDropout, k3.ELU, k3.ReLU,
-    k3.Wrapper, k3.Bidirectional, k3.RNN, k3.SimpleRNNCell, k3.StackedRNNCells, k3.InputSpec, k3.InputLayer,
+    k3.Wrapper, k3.RNN, k3.SimpleRNNCell, k3.StackedRNNCells, k3.InputSpec, k3.InputLayer,
     k3.serialize, k3.deserialize)
+
+
+
+@keras.saving.register_keras_serializable(package="keras2")
+class Bidirectional(FastBidirectional):
+    """keras.layers.Bidirectional (the same maths in Keras 2); around two GRUs, vui's torch loop runs both
+    directions at once (vui/fast_rnn.py)."""
+
 
 # Keras 2's aliases
 Convolution1D, Convolution2D, Convolution3D = Conv1D, Conv2D, Conv3D
