@@ -74,11 +74,10 @@ class GRURecurrence(torch.autograd.Function):
                 _gate_(torch.cat([z, r], dim=-1, out=gates[t]), hard)
                 torch.mul(gates[t][..., units:], h * rec_masks[:, 2], out=reset_state[t])
             _act_(torch.baddbmm(x[..., 2 * units:], reset_state[t], u_h, out=cand[t]), relu)
-            new = torch.lerp(cand[t], h, gates[t][..., :units])  # hh + z (h - hh)
-            if valid is None:
-                states[t + 1] = new
+            if valid is None:  # hh + z (h - hh)
+                torch.lerp(cand[t], h, gates[t][..., :units], out=states[t + 1])
             else:
-                torch.where(valid[t], new, h, out=states[t + 1])
+                torch.where(valid[t], torch.lerp(cand[t], h, gates[t][..., :units]), h, out=states[t + 1])
         ctx.hard, ctx.relu, ctx.zero_output = hard, relu, zero_output
         ctx.save_for_backward(states, gates, cand, reset_state, u_zr, u_h, valid, rec_masks)
         return _masked_outputs(states[1:], valid, zero_output), states[-1].clone()
