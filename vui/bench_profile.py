@@ -158,13 +158,15 @@ def profile_epoch(model_name: str, train_json: str, valid_json: str, cache_dir: 
         train_model(model, "q.pickle", "q.weights.h5", train_json, valid_json, epochs=1, verbose=0,
                     results_dir=results, bucket_by_duration=False, cache_dir=cache_dir)
         profiled = time.perf_counter() - start
-    by_kind, calls = collections.Counter(), 0
+    by_kind, others, calls = collections.Counter(), collections.Counter(), 0
     for event in prof.key_averages():
         kind = next((k for k, names in OP_KINDS.items() if event.key in names), None)
         if kind is None:
             kind = ("autograd engine and Function nodes" if event.key.startswith(("autograd::", "torch::autograd"))
                     or "Backward" in event.key else "other operators")
         by_kind[kind] += event.self_cpu_time_total / 1e6
+        if kind == "other operators":
+            others[event.key] += event.self_cpu_time_total / 1e6
         calls += event.count
     total = sum(by_kind.values())
     lines += ["", f"Under torch.profiler (a second epoch, {profiled:.1f} s with the profiler's overhead; "
@@ -172,4 +174,6 @@ def profile_epoch(model_name: str, train_json: str, valid_json: str, cache_dir: 
               "| kind | seconds | share |", "|---|---|---|"]
     for kind, seconds in by_kind.most_common():
         lines.append(f"| {kind} | {seconds:.2f} | {100 * seconds / total:.0f} % |")
+    lines += ["", "Largest of the other operators: " + ", ".join(f"`{name}` {seconds:.2f} s"
+                                                               for name, seconds in others.most_common(6)) + "."]
     return "\n".join(lines)

@@ -63,21 +63,29 @@ class GRURecurrence(torch.autograd.Function):
         cand = projected.new_empty(steps, dirs, batch, units)  # act(...) before the mix
         reset_state = projected.new_empty(steps, dirs, batch, units)  # r * (masked) h: U_h's input
         u_z, u_r = u_zr[..., :units], u_zr[..., units:]
+        # every step's views made once (unbind), not by indexing inside the loop: a view is an op too
+        s_ = states.unbind(0)
+        x_zr, x_z, x_r, x_h = (projected[..., a:b].unbind(0) for a, b in
+                               ((0, 2 * units), (0, units), (units, 2 * units), (2 * units, 3 * units)))
+        g_, z_, r_ = gates.unbind(0), gates[..., :units].unbind(0), gates[..., units:].unbind(0)
+        c_, rh_ = cand.unbind(0), reset_state.unbind(0)
+        v_ = valid.unbind(0) if valid is not None else None
+        m_z, m_r, m_h = (rec_masks[:, 0], rec_masks[:, 1], rec_masks[:, 2]) if rec_masks is not None else (None,) * 3
         for t in range(steps):
-            h, x = states[t], projected[t]
+            h = s_[t]
             if rec_masks is None:
-                _gate_(torch.baddbmm(x[..., :2 * units], h, u_zr, out=gates[t]), hard)
-                torch.mul(gates[t][..., units:], h, out=reset_state[t])
+                _gate_(torch.baddbmm(x_zr[t], h, u_zr, out=g_[t]), hard)
+                torch.mul(r_[t], h, out=rh_[t])
             else:
-                z = torch.baddbmm(x[..., :units], h * rec_masks[:, 0], u_z)
-                r = torch.baddbmm(x[..., units:2 * units], h * rec_masks[:, 1], u_r)
-                _gate_(torch.cat([z, r], dim=-1, out=gates[t]), hard)
-                torch.mul(gates[t][..., units:], h * rec_masks[:, 2], out=reset_state[t])
-            _act_(torch.baddbmm(x[..., 2 * units:], reset_state[t], u_h, out=cand[t]), relu)
-            if valid is None:  # hh + z (h - hh)
-                torch.lerp(cand[t], h, gates[t][..., :units], out=states[t + 1])
+                z = torch.baddbmm(x_z[t], h * m_z, u_z)
+                r = torch.baddbmm(x_r[t], h * m_r, u_r)
+                _gate_(torch.cat([z, r], dim=-1, out=g_[t]), hard)
+                torch.mul(r_[t], h * m_h, out=rh_[t])
+            _act_(torch.baddbmm(x_h[t], rh_[t], u_h, out=c_[t]), relu)
+            if v_ is None:  # hh + z (h - hh)
+                torch.lerp(c_[t], h, z_[t], out=s_[t + 1])
             else:
-                torch.where(valid[t], torch.lerp(cand[t], h, gates[t][..., :units]), h, out=states[t + 1])
+                torch.where(v_[t], torch.lerp(c_[t], h, z_[t]), h, out=s_[t + 1])
         ctx.hard, ctx.relu, ctx.zero_output = hard, relu, zero_output
         ctx.save_for_backward(states, gates, cand, reset_state, u_zr, u_h, valid, rec_masks)
         return _masked_outputs(states[1:], valid, zero_output), states[-1].clone()
@@ -108,18 +116,23 @@ class GRURecurrence(torch.autograd.Function):
         u_h_t, u_zr_t = u_h.transpose(1, 2), u_zr.transpose(1, 2)
         u_z_t, u_r_t = u_zr_t[:, :units], u_zr_t[:, units:]
         dh = grad_last.clone() if grad_last is not None else cand.new_zeros(dirs, batch, units)
+        go_, cc_, cz_, ck_, cr_, crh_ = (t.unbind(0) for t in (grad_outputs, coef_cand, coef_z, coef_keep, coef_r,
+                                                                 coef_rh))
+        dc_, dg_ = d_cand.unbind(0), d_gates.unbind(0)
+        m_z, m_r = (rec_masks[:, 0], rec_masks[:, 1]) if rec_masks is not None else (None, None)
+        dz_, dr_ = d_gates[..., :units].unbind(0), d_gates[..., units:].unbind(0)
         for t in range(steps - 1, -1, -1):
-            g = dh.add_(grad_outputs[t])
-            torch.mul(g, coef_cand[t], out=d_cand[t])
-            torch.mul(g, coef_z[t], out=d_gates[t][..., :units])
-            d_rh = torch.bmm(d_cand[t], u_h_t)
-            torch.mul(d_rh, coef_r[t], out=d_gates[t][..., units:])
-            dh = torch.addcmul(g * coef_keep[t], d_rh, coef_rh[t])
+            g = dh.add_(go_[t])
+            torch.mul(g, cc_[t], out=dc_[t])
+            torch.mul(g, cz_[t], out=dz_[t])
+            d_rh = torch.bmm(dc_[t], u_h_t)
+            torch.mul(d_rh, cr_[t], out=dr_[t])
+            dh = torch.addcmul(g * ck_[t], d_rh, crh_[t])
             if rec_masks is None:
-                dh.baddbmm_(d_gates[t], u_zr_t)
+                dh.baddbmm_(dg_[t], u_zr_t)
             else:
-                dh.addcmul_(torch.bmm(d_gates[t][..., :units], u_z_t), rec_masks[:, 0])
-                dh.addcmul_(torch.bmm(d_gates[t][..., units:], u_r_t), rec_masks[:, 1])
+                dh.addcmul_(torch.bmm(dz_[t], u_z_t), m_z)
+                dh.addcmul_(torch.bmm(dr_[t], u_r_t), m_r)
         # recurrent kernels: one product over all steps and the batch, per direction
         if rec_masks is None:
             d_u_zr = torch.einsum("tdbi,tdbj->dij", h_prev, d_gates)
@@ -139,11 +152,12 @@ class SimpleRNNRecurrence(torch.autograd.Function):
         states = projected.new_empty(steps + 1, dirs, batch, units)
         states[0] = h0
         acts = projected.new_empty(steps, dirs, batch, units) if valid is not None else states[1:]
+        s_, p_, a_ = states.unbind(0), projected.unbind(0), acts.unbind(0)
+        v_ = valid.unbind(0) if valid is not None else None
         for t in range(steps):
-            h = states[t]
-            _act_(torch.baddbmm(projected[t], h, u, out=acts[t]), relu)
-            if valid is not None:
-                torch.where(valid[t], acts[t], h, out=states[t + 1])
+            _act_(torch.baddbmm(p_[t], s_[t], u, out=a_[t]), relu)
+            if v_ is not None:
+                torch.where(v_[t], a_[t], s_[t], out=s_[t + 1])
         ctx.relu, ctx.zero_output = relu, zero_output
         ctx.save_for_backward(states, acts, u, valid)
         return _masked_outputs(states[1:], valid, zero_output), states[-1].clone()
@@ -164,9 +178,11 @@ class SimpleRNNRecurrence(torch.autograd.Function):
         d_pre = torch.empty_like(acts)
         u_t = u.transpose(1, 2)
         dh = grad_last.clone() if grad_last is not None else acts.new_zeros(dirs, batch, units)
+        go_, c_, d_ = grad_outputs.unbind(0), coef.unbind(0), d_pre.unbind(0)
+        k_ = keep.unbind(0) if keep is not None else None
         for t in range(steps - 1, -1, -1):
-            g = dh.add_(grad_outputs[t])
-            torch.mul(g, coef[t], out=d_pre[t])
-            dh = torch.bmm(d_pre[t], u_t) if keep is None else torch.baddbmm(g * keep[t], d_pre[t], u_t)
+            g = dh.add_(go_[t])
+            torch.mul(g, c_[t], out=d_[t])
+            dh = torch.bmm(d_[t], u_t) if k_ is None else torch.baddbmm(g * k_[t], d_[t], u_t)
         d_u = torch.einsum("tdbi,tdbj->dij", states[:-1], d_pre)
         return d_pre, dh, d_u, None, None, None
