@@ -206,6 +206,9 @@ def prefix_beam_search(
                 lm_extend(prefix, new)
         scored = sorted(nxt.items(), key=rank, reverse=True)
         beam = dict(scored[:beam_width])
+        # only the kept prefixes are extended next: a cache of every prefix ever tried grows with the
+        # square of the length (each key is the transcript so far), gigabytes over a long recording
+        lm_cache = {prefix: lm_cache[prefix] for prefix in beam}
 
     def final_score(prefix: str) -> float:
         state, score, _ = lm_cache[prefix]

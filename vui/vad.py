@@ -21,6 +21,7 @@ MIN_SPEECH_S: float = 0.25  # seconds: shorter bursts are not speech
 MIN_PAUSE_S: float = 0.1  # seconds: shorter gaps do not end a region
 WEBRTC_FRAME_S: float = 0.03  # seconds per WebRTC decision (10, 20 or 30 ms)
 WEBRTC_AGGRESSIVENESS: int = 2  # 0 (keeps most) .. 3 (drops most non-speech)
+WEBRTC_BLOCK_FRAMES: int = 2000  # frames converted to 16-bit PCM at a time (a minute)
 VAD_NAMES: tuple[str, ...] = ("silero", "webrtc")
 DEFAULT_VAD: str = "webrtc"  # the lower WER and the faster of the two (BENCHMARKS.md)
 
@@ -39,13 +40,15 @@ def _silero(samples: np.ndarray, progress: Callable[[float], None] | None) -> Re
 def _webrtc(samples: np.ndarray, progress: Callable[[float], None] | None) -> Regions:
     vad = webrtcvad.Vad(WEBRTC_AGGRESSIVENESS)
     frame = int(WEBRTC_FRAME_S * VAD_RATE)
-    pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16)
-    n_frames = len(pcm) // frame
+    n_frames = len(samples) // frame
     speech = np.zeros(n_frames, dtype=bool)
-    for k in range(n_frames):
-        speech[k] = vad.is_speech(pcm[k * frame:(k + 1) * frame].tobytes(), VAD_RATE)
-        if progress is not None and k % 10000 == 0:
-            progress(100.0 * k / max(n_frames, 1))
+    for first in range(0, n_frames, WEBRTC_BLOCK_FRAMES):  # 16-bit PCM a block at a time: no copy of an hour
+        last = min(first + WEBRTC_BLOCK_FRAMES, n_frames)
+        pcm = (np.clip(samples[first * frame:last * frame], -1.0, 1.0) * 32767).astype(np.int16)
+        for k in range(first, last):
+            speech[k] = vad.is_speech(pcm[(k - first) * frame:(k - first + 1) * frame].tobytes(), VAD_RATE)
+        if progress is not None:
+            progress(100.0 * last / n_frames)
     return close_regions(speech, WEBRTC_FRAME_S)
 
 
