@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import os
 import tempfile
-from math import gcd
 from typing import Sequence
 
 import numpy as np
 import soundfile
 from python_speech_features import mfcc
-from scipy.signal import resample_poly
 
 from char_map import BLANK_INDEX, CHAR_TO_INDEX, INDEX_TO_CHAR, index_map
 from vui import audio as audio_formats
@@ -109,9 +107,7 @@ def _usable_samples(
             f"(e.g. {SAMPLE_RATE} Hz) or lower max_freq"
         )
     if (sample_rate * window) % 1000:
-        g = gcd(SAMPLE_RATE, sample_rate)
-        samples = resample_poly(samples, SAMPLE_RATE // g, sample_rate // g).astype(np.float32)
-        sample_rate = SAMPLE_RATE
+        samples, sample_rate = audio_formats.resample(samples, sample_rate, SAMPLE_RATE), SAMPLE_RATE
     return samples, sample_rate, int(0.001 * step * sample_rate), int(0.001 * window * sample_rate)
 
 

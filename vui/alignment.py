@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from char_map import BLANK_INDEX
+from utils import STEP_MS
 
 
 def ctc_align(log_probs: np.ndarray, labels: Sequence[int], blank: int = BLANK_INDEX) -> np.ndarray:
@@ -51,6 +52,12 @@ def ctc_align(log_probs: np.ndarray, labels: Sequence[int], blank: int = BLANK_I
         if path[t] % 2:
             first[path[t] // 2] = t
     return first
+
+
+def seconds_per_frame(feature_frames: int, output_frames: int, step_ms: float = STEP_MS) -> float:
+    """Seconds of audio per model output frame: the feature step times the frames each output covers
+    (a convolution's stride or a pooling makes an output frame span several feature frames)."""
+    return step_ms / 1000 * feature_frames / max(output_frames, 1)
 
 
 def word_spans(text: str, label_frames: np.ndarray) -> list[tuple[str, int, int]]:

@@ -11,7 +11,6 @@ turns them into its ``AudioError``.
 from __future__ import annotations
 
 from collections.abc import Iterator
-
 from math import gcd
 
 import av

@@ -29,6 +29,7 @@ from char_map import NUM_CLASSES
 from data_generator import AudioGenerator, CorpusError, read_corpus
 from utils import (MAX_DURATION_S, MAX_FREQ, MFCC_DIM, SAMPLE_RATE, SPECTROGRAM_DIM, STEP_MS, load_audio,
                    spectrogram_from_samples)
+from vui.alignment import seconds_per_frame
 from vui.audio import resample
 from vui.decoding import DecodingOptions, decode, greedy_decode
 from vui.evaluate import load_histories
@@ -290,7 +291,7 @@ class VoiceAnalysis:
         feats = self.student_features.of_samples(samples, SAMPLE_RATE)
         probs = np.asarray(self.student.predict_on_batch(feats[None]))[0]
         probs = probs[: int(self.student.output_length(len(feats)))]
-        return probs, STEP_MS / 1000 * len(feats) / max(len(probs), 1)
+        return probs, seconds_per_frame(len(feats), len(probs), self.student_features.step)
 
     def transcripts(self, samples: np.ndarray) -> tuple[list[tuple[str, str]], np.ndarray, float, str]:
         """(label, transcript) rows, and the outputs pictured: the student's model's (else the shipped
@@ -309,7 +310,7 @@ class VoiceAnalysis:
             if self.lm is not None:
                 rows.append(("Shipped model, beam search + LM", decode(probs, self.options, self.lm)))
             if pictured is None:
-                pictured = (probs, STEP_MS / 1000 * len(feats) / max(len(probs), 1), "Shipped model")
+                pictured = (probs, seconds_per_frame(len(feats), len(probs), self.shipped.features.step), "Shipped model")
         if pictured is None:
             raise FileNotFoundError(f"no model to transcribe with: neither {self.model_path} nor the shipped model")
         return rows, *pictured

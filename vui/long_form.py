@@ -22,12 +22,12 @@ import numpy as np
 from tqdm import tqdm
 
 from utils import audio_duration, text_to_int_sequence
-from vui.alignment import ctc_align, word_spans
+from vui.alignment import ctc_align, seconds_per_frame, word_spans
 from vui.audio import read_at_rate
 from vui.decoding import GREEDY, DecodingOptions, decode
 from vui.lm_scorer import LanguageModel
 from vui.transcriber import Transcriber
-from vui.vad import DEFAULT_VAD, VAD_NAMES, VAD_RATE, speech_regions
+from vui.vad import DEFAULT_VAD, VAD_RATE, speech_regions
 
 WHOLE_UP_TO_S: float = 30.0  # seconds: a recording this short is decoded whole, as a single file always was
 MAX_PIECE_S: float = 20.0  # seconds: the longest piece of a longer recording (BENCHMARKS.md compares lengths)
@@ -112,8 +112,7 @@ def piece_words(transcriber: Transcriber, feature_frames: int, probs: np.ndarray
                 offset_s: float = 0.0) -> list[dict]:
     """Timed words of one piece's transcript `text`, decoded from its outputs `probs` (frames, 29)
     for `feature_frames` frames of features, the piece starting `offset_s` into the recording."""
-    seconds_per_frame = transcriber.features.step / 1000 * feature_frames / max(len(probs), 1)
-    return word_times(probs, text, seconds_per_frame, offset_s)
+    return word_times(probs, text, seconds_per_frame(feature_frames, len(probs), transcriber.features.step), offset_s)
 
 
 def transcript(words: list[dict], pieces: int, duration_s: float) -> dict:

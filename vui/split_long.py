@@ -26,8 +26,8 @@ import soundfile as sf
 from tqdm import tqdm
 
 from data_generator import read_corpus
-from utils import STEP_MS, load_audio, num_feature_frames, text_to_int_sequence
-from vui.alignment import ctc_align, word_spans
+from utils import load_audio, num_feature_frames, text_to_int_sequence
+from vui.alignment import ctc_align, seconds_per_frame, word_spans
 from vui.decoding import greedy_decode
 from vui.evaluate import error_rates
 from vui.saved_model import SHIPPED_MODEL
@@ -74,9 +74,9 @@ def split_utterance(transcriber: Transcriber, audio_path: str, text: str,
     samples, sample_rate = load_audio(audio_path)
     probs = transcriber.file_probabilities(audio_path)
     label_frames = ctc_align(np.log(np.maximum(probs, 1e-30)), text_to_int_sequence(text))
-    seconds_per_frame = num_feature_frames(len(samples), sample_rate) / len(probs) * STEP_MS / 1000
+    spf = seconds_per_frame(num_feature_frames(len(samples), sample_rate), len(probs))
     spans = word_spans(text, label_frames)
-    return (choose_pieces(spans, seconds_per_frame, len(samples), sample_rate, max_piece_s), samples, sample_rate,
+    return (choose_pieces(spans, spf, len(samples), sample_rate, max_piece_s), samples, sample_rate,
             greedy_decode(probs))
 
 
